@@ -1,0 +1,59 @@
+"""typedpubsub: a typed, dataclass-first publish/subscribe event bus for asyncio.
+
+It keeps aiopubsub's model and API (``Hub``, ``Publisher``, ``Subscriber``, ``Key``) and adds
+typed, validated topics (``Topic[T]``).
+"""
+
+from . import errors as errors
+from . import utils as utils
+from ._hub import Hub as Hub
+from ._inbox import Overflow as Overflow
+from ._key import Key as Key
+from ._key import PossibleKey as PossibleKey
+from ._meta import ADDED_SUBSCRIBER as ADDED_SUBSCRIBER
+from ._meta import LISTENER_ERROR as LISTENER_ERROR
+from ._meta import MESSAGE_DROPPED as MESSAGE_DROPPED
+from ._meta import META_TOPICS as META_TOPICS
+from ._meta import REMOVED_SUBSCRIBER as REMOVED_SUBSCRIBER
+from ._meta import ListenerFailure as ListenerFailure
+from ._meta import MessageDropped as MessageDropped
+from ._meta import SubscriberEvent as SubscriberEvent
+from ._publisher import Publisher as Publisher
+from ._publisher import ThrottledPublisher as ThrottledPublisher
+from ._stats import HubStatistics as HubStatistics
+from ._stats import ListenerStatistics as ListenerStatistics
+from ._subscriber import Stream as Stream
+from ._subscriber import Subscriber as Subscriber
+from ._topic import Topic as Topic
+from ._version import __version__ as __version__
+from .errors import ConsumeQueueNotFoundError as ConsumeQueueNotFoundError
+from .errors import PayloadValidationError as PayloadValidationError
+from .errors import PubSubError as PubSubError
+
+__all__ = [
+    "ADDED_SUBSCRIBER",
+    "LISTENER_ERROR",
+    "MESSAGE_DROPPED",
+    "META_TOPICS",
+    "REMOVED_SUBSCRIBER",
+    "ConsumeQueueNotFoundError",
+    "Hub",
+    "HubStatistics",
+    "Key",
+    "ListenerFailure",
+    "ListenerStatistics",
+    "MessageDropped",
+    "Overflow",
+    "PayloadValidationError",
+    "PossibleKey",
+    "PubSubError",
+    "Publisher",
+    "Stream",
+    "Subscriber",
+    "SubscriberEvent",
+    "ThrottledPublisher",
+    "Topic",
+    "__version__",
+    "errors",
+    "utils",
+]

@@ -1,0 +1,472 @@
+"""The hub: routes published messages to subscribed callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError as PydanticValidationError
+from typing_extensions import Self, TypeVar
+
+from ._key import WILDCARD, Key, check_pattern, check_publishable, escape_wildcards, overlaps
+from ._meta import (
+    ADDED_SUBSCRIBER,
+    LISTENER_ERROR,
+    MESSAGE_DROPPED,
+    REMOVED_SUBSCRIBER,
+    ListenerFailure,
+    MessageDropped,
+    SubscriberEvent,
+)
+from ._router import Router, Target
+from ._stats import Counters, HubStatistics
+from ._topic import Topic, Validator, format_validation_error
+from .errors import ClosedError, PayloadValidationError, QueueFullError
+
+if TYPE_CHECKING:
+    from ._inbox import Inbox
+    from ._subscriber import Subscriber
+
+__all__ = ["Hub", "callback_label"]
+
+T = TypeVar("T", default=Any)
+
+logger = logging.getLogger("typedpubsub")
+
+_ERROR_PREFIX = tuple(LISTENER_ERROR[:-1])
+_DROP_PREFIX = tuple(MESSAGE_DROPPED[:-1])
+
+
+def callback_label(callback: object) -> str:
+    name = getattr(callback, "__qualname__", None) or type(callback).__qualname__
+    return str(name)
+
+
+class _Route:
+    """What one concrete key reaches, computed once and cached until subscriptions change."""
+
+    __slots__ = ("callbacks", "generation", "targets", "typed")
+
+    def __init__(self, generation: int, targets: list[Target]) -> None:
+        self.generation = generation
+        self.targets = tuple(targets)
+        self.callbacks = tuple(t.callback for t in targets)
+        self.typed = any(t.validator is not None for t in targets)
+
+
+class Hub:
+    """Accepts messages from publishers and routes them, by key, to subscribed callbacks.
+
+    ``publish`` is synchronous: sync callbacks run before it returns; async listeners' queues
+    receive the message before it returns. Routing cost does not grow with the number of
+    subscriptions; resolved routes are cached for up to ``route_cache_size`` distinct keys.
+    """
+
+    def __init__(self, *, route_cache_size: int = 65_536) -> None:
+        if type(route_cache_size) is not int:
+            raise TypeError(f"route_cache_size must be int, got {route_cache_size!r}")
+        if route_cache_size < 1:
+            raise ValueError(f"route_cache_size must be >= 1, got {route_cache_size}")
+        self._router = Router()
+        self._routes: dict[tuple[str, ...], _Route] = {}
+        self._route_cache_size = route_cache_size
+        self._generation = 0
+        self._seq = itertools.count()
+        self._key_counts: dict[tuple[str, ...], int] = {}
+        self._closed = False
+        self._subscribers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
+        self._published = 0
+        self._delivered = 0
+        self._dropped = 0
+        self._failed = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bind_loop()
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self, key: Key[T], message: T) -> None:
+        """Deliver ``message`` to every callback subscribed to a pattern that matches ``key``.
+
+        Through a :class:`Topic` the payload is validated first; an invalid one raises
+        :class:`PayloadValidationError` and reaches nobody. Errors of listeners are isolated
+        (logged, counted, published on ``LISTENER_ERROR``); a full bounded queue whose policy is
+        ``raise`` or ``block`` raises :class:`QueueFullError` after the others got the message.
+        """
+        route, message, source = self._prepare(key, message)
+        self._dispatch(route, key, message, source, True)
+
+    async def apublish(self, key: Key[T], message: T) -> None:
+        """Like :meth:`publish`, but first wait for room in bounded ``block`` queues it reaches."""
+        self._bind_loop()
+        route, message, source = self._prepare(key, message)
+        while True:
+            full = [t.inbox for t in route.targets if t.inbox is not None and t.inbox.blocks()]
+            if not full:
+                break
+            await full[0].wait_room(full[0].max_size - 1)
+            route = self._route(key)
+        self._dispatch(route, key, message, source, True)
+
+    def publish_threadsafe(self, key: Key[T], message: T) -> None:
+        """Publish from another thread into the hub's event loop; per-thread order is kept.
+
+        The payload is validated in the calling thread (errors raise there); delivery happens
+        in the loop thread, where listener errors are reported as usual.
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError(
+                "hub has no event loop yet: create it, or add a listener to it, inside the loop"
+            )
+        self._check_open()
+        check_publishable(key)
+        if isinstance(key, Topic):
+            message = key.validate(message)
+        source = key._validator if isinstance(key, Topic) else None
+        if threading.get_ident() == getattr(self, "_loop_thread", None):
+            self._dispatch(self._route(key), key, message, source, True)
+            return
+        loop.call_soon_threadsafe(self._publish_from_thread, key, message, source)
+
+    def _publish_from_thread(self, key: Key[Any], message: Any, source: Validator[Any] | None) -> None:
+        if self._closed:
+            logger.warning("message on key %r arrived after the hub closed; not delivered", key)
+            return
+        try:
+            self._dispatch(self._route(key), key, message, source, True)
+        except (PayloadValidationError, QueueFullError):
+            logger.exception("publish_threadsafe on key %r could not reach every listener", key)
+
+    def _prepare(self, key: Any, message: Any) -> tuple[_Route, Any, Validator[Any] | None]:
+        if self._closed:
+            raise ClosedError("hub is closed; create a new Hub to publish")
+        try:
+            route = self._routes.get(key)
+        except TypeError:
+            route = None
+        if route is None or route.generation != self._generation:
+            route = self._route(key)
+        if isinstance(key, Topic):
+            return route, key.validate(message), key._validator
+        return route, message, None
+
+    def _route(self, key: Any) -> _Route:
+        route = self._routes.get(key) if isinstance(key, tuple) else None
+        if route is not None and route.generation == self._generation:
+            return route
+        key = check_publishable(key)
+        route = _Route(self._generation, self._router.match(key))
+        routes = self._routes
+        if len(routes) >= self._route_cache_size and key not in routes:
+            # Evict the oldest entry: insertion order approximates recency well enough here,
+            # and keeps memory bounded however many distinct keys are published.
+            del routes[next(iter(routes))]
+        routes[key] = route
+        return route
+
+    def _dispatch(
+        self,
+        route: _Route,
+        key: Any,
+        message: Any,
+        source: Validator[Any] | None,
+        raise_errors: bool,
+    ) -> None:
+        self._published += 1
+        errors: list[Exception] | None = None
+        if not route.typed:
+            for callback in route.callbacks:
+                try:
+                    callback(key, message)
+                except QueueFullError as exc:
+                    errors = errors or []
+                    errors.append(exc)
+                except Exception as exc:
+                    self._callback_failed(route, callback, key, exc)
+            self._delivered += len(route.callbacks)
+        else:
+            errors = self._dispatch_typed(route, key, message, source)
+        if errors:
+            if raise_errors:
+                raise errors[0]
+            for error in errors:
+                logger.error("%s", error)
+
+    def _dispatch_typed(
+        self, route: _Route, key: Any, message: Any, source: Validator[Any] | None
+    ) -> list[Exception] | None:
+        errors: list[Exception] | None = None
+        # Each listener type validates the message once per publish, not once per listener.
+        converted: dict[Validator[Any], tuple[bool, Any]] = {}
+        for target in route.targets:
+            validator = target.validator
+            payload = message
+            if validator is not None and validator is not source:
+                outcome = converted.get(validator)
+                if outcome is None:
+                    outcome = converted[validator] = self._convert(target, key, message, source)
+                    if not outcome[0]:
+                        errors = errors or []
+                        errors.append(outcome[1])
+                if not outcome[0]:
+                    self._failed += 1
+                    if target.stats is not None:
+                        target.stats.failed += 1
+                    continue
+                payload = outcome[1]
+            try:
+                target.callback(key, payload)
+            except QueueFullError as exc:
+                errors = errors or []
+                errors.append(exc)
+            except Exception as exc:
+                self._target_failed(target, key, exc)
+            self._delivered += 1
+        return errors
+
+    def _convert(
+        self, target: Target, key: Any, message: Any, source: Validator[Any] | None
+    ) -> tuple[bool, Any]:
+        validator: Validator[Any] = target.validator
+        try:
+            return True, validator.validate(message)
+        except PydanticValidationError as exc:
+            if source is not None:
+                try:
+                    return True, validator.validate(source.adapter.dump_python(message))
+                except PydanticValidationError:
+                    pass
+            topic = target.key if isinstance(target.key, Topic) else Topic(target.key, Any)
+            error = format_validation_error(key, topic, exc)
+            logger.error("not delivered to %s: %s", target.label, error)
+            return False, error
+
+    # -- failure reporting ------------------------------------------------------------------
+
+    def _callback_failed(self, route: _Route, callback: object, key: Any, exc: Exception) -> None:
+        for target in route.targets:
+            if target.callback is callback:
+                self._target_failed(target, key, exc)
+                return
+
+    def _target_failed(self, target: Target, key: Any, exc: BaseException) -> None:
+        if target.stats is not None:
+            target.stats.failed += 1
+        self.report_listener_error(key, target.label, exc)
+
+    def report_listener_error(self, key: Any, listener: str, exc: BaseException) -> None:
+        """Log, count and publish (on ``LISTENER_ERROR``) a failure of ``listener`` on ``key``."""
+        self._failed += 1
+        logger.error("listener %s failed on key %r", listener, tuple(key), exc_info=exc)
+        if self._closed or tuple(key[: len(_ERROR_PREFIX)]) == _ERROR_PREFIX:
+            return  # a failing error listener must not feed itself
+        event = ListenerFailure(Key(*key), listener, type(exc).__name__, str(exc))
+        self._publish_meta(LISTENER_ERROR, key, event)
+
+    def _report_drop(self, key: Any, listener: str, reason: str, count: int) -> None:
+        self._dropped += count
+        total = self._dropped
+        if total & (total - 1) == 0 or count > 1:  # log at 1, 2, 4, 8... drops, not on each one
+            logger.warning(
+                "%s dropped %d message(s) (%s), last on key %r; %d dropped by this hub so far",
+                listener, count, reason, tuple(key), total,
+            )
+        if self._closed or tuple(key[: len(_DROP_PREFIX)]) == _DROP_PREFIX:
+            return
+        self._publish_meta(MESSAGE_DROPPED, key, MessageDropped(Key(*key), listener, reason, count))
+
+    def _publish_meta(self, topic: Topic[Any], key: Any, payload: Any) -> None:
+        full_key = Key(*topic[:-1], *escape_wildcards(key))
+        try:
+            self._dispatch(self._route(full_key), full_key, payload, topic._validator, False)
+        except Exception:  # pragma: no cover - _dispatch reports everything itself
+            logger.exception("could not publish on %r", full_key)
+
+    # -- subscriptions ----------------------------------------------------------------------
+
+    def add_subscriber(
+        self,
+        key: Key[T],
+        callback: Callable[[Key, T], object],
+        unread: Callable[[], int] | None = None,
+    ) -> None:
+        """Subscribe ``callback(key, message)`` to ``key`` (a pattern; ``'*'`` is a wildcard).
+
+        ``unread`` reports the callback's queue size to :meth:`get_subscriber_queue_sizes`.
+        Subscribing the same callback to the same key twice is logged and ignored.
+        """
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}")
+        if unread is not None and not callable(unread):
+            raise TypeError(f"unread must be callable or None, got {unread!r}")
+        self._add(key, callback, unread=unread)
+
+    def _add(
+        self,
+        key: Any,
+        callback: Callable[[Any, Any], object],
+        *,
+        unread: Callable[[], int] | None = None,
+        inbox: Inbox | None = None,
+        stats: Counters | None = None,
+        label: str | None = None,
+    ) -> bool:
+        self._check_open()
+        pattern = check_pattern(key)
+        if self._router.get(pattern, callback) is not None:
+            logger.warning("Repeated subscription to key = %r.", tuple(pattern))
+            return False
+        validator = pattern._validator if isinstance(pattern, Topic) else None
+        target = Target(
+            pattern,
+            callback,
+            next(self._seq),
+            validator,
+            unread,
+            inbox,
+            stats,
+            label or callback_label(callback),
+        )
+        self._router.add(target)
+        self._generation += 1
+        plain = tuple(pattern)
+        count = self._key_counts[plain] = self._key_counts.get(plain, 0) + 1
+        logger.debug("Subscription to key = %r.", plain)
+        self._publish_meta(
+            ADDED_SUBSCRIBER, pattern, SubscriberEvent(key=Key(*pattern), currentSubscriberCount=count)
+        )
+        return True
+
+    def remove_subscriber(
+        self,
+        key: Key[T],
+        callback: Callable[[Key, T], object],
+        unread: Callable[[], int] | None = None,
+    ) -> None:
+        """Unsubscribe a callback previously added with :meth:`add_subscriber`.
+
+        Removing a subscription that does not exist is logged and ignored, as in aiopubsub.
+        """
+        del unread  # accepted for aiopubsub compatibility; the subscription knows its own
+        self._remove(key, callback)
+
+    def _remove(self, key: Any, callback: object) -> bool:
+        pattern = check_pattern(key)
+        target = self._router.remove(pattern, callback)
+        if target is None:
+            logger.warning("Unsubscribe from nonexistent subscription to key = %r.", tuple(pattern))
+            return False
+        self._generation += 1
+        plain = tuple(pattern)
+        count = self._key_counts[plain] - 1
+        if count:
+            self._key_counts[plain] = count
+        else:
+            del self._key_counts[plain]
+        logger.debug("Canceled subscription to key = %r.", plain)
+        if not self._closed:
+            self._publish_meta(
+                REMOVED_SUBSCRIBER,
+                pattern,
+                SubscriberEvent(key=Key(*pattern), currentSubscriberCount=count),
+            )
+        return True
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def has_subscribers(self, key: Key[Any] = Key("*")) -> bool:  # noqa: B008 - immutable
+        """Whether a publish on ``key`` would reach a callback.
+
+        For a wildcard ``key``: whether a publish on some key it matches would; the default
+        ``Key('*')`` asks whether anything is subscribed at all.
+        """
+        pattern = check_pattern(key)
+        if WILDCARD not in pattern:
+            return bool(self._route(pattern).callbacks)
+        return any(overlaps(target.key, pattern) for target in self._router)
+
+    def _targets_for(self, key: Any) -> list[Target]:
+        pattern = check_pattern(key)
+        if WILDCARD not in pattern:
+            return list(self._route(pattern).targets)
+        return sorted(
+            (t for t in self._router if overlaps(t.key, pattern)), key=lambda t: t.seq
+        )
+
+    def get_subscriber_queue_sizes(self, key: Key[Any]) -> tuple[int, ...]:
+        """Queue sizes of the queued subscriptions a publish on ``key`` reaches."""
+        return tuple(t.unread() for t in self._targets_for(key) if t.unread is not None)
+
+    def get_all_subscriber_queue_sizes(self) -> dict[Key[Any], tuple[int, ...]]:
+        """Queue sizes of queued subscriptions, by subscribed key."""
+        sizes: dict[Key[Any], list[int]] = {}
+        for target in sorted(self._router, key=lambda t: t.seq):
+            if target.unread is not None:
+                sizes.setdefault(Key(*target.key), []).append(target.unread())
+        return {key: tuple(values) for key, values in sizes.items()}
+
+    def statistics(self) -> HubStatistics:
+        """A frozen snapshot of this hub's counters."""
+        return HubStatistics(
+            published=self._published,
+            delivered=self._delivered,
+            dropped=self._dropped,
+            failed=self._failed,
+            subscriptions=self._router.count,
+            cached_routes=len(self._routes),
+            route_cache_size=self._route_cache_size,
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("hub is closed; create a new Hub")
+
+    def _bind_loop(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._loop is not loop:
+            self._loop = loop
+            self._loop_thread = threading.get_ident()
+
+    def _attach(self, subscriber: Subscriber) -> None:
+        self._check_open()
+        self._bind_loop()
+        self._subscribers.add(subscriber)
+
+    async def aclose(self, *, timeout: float | None = None) -> None:
+        """Close every subscriber of this hub (draining their queues), then refuse further use.
+
+        ``timeout`` bounds each subscriber's drain; what is left after it is dropped and
+        reported. Idempotent.
+        """
+        if self._closed:
+            return
+        subscribers = list(self._subscribers)
+        await asyncio.gather(*(s.aclose(timeout=timeout) for s in subscribers))
+        self._closed = True
+
+    async def __aenter__(self) -> Self:
+        self._check_open()
+        self._bind_loop()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{self._router.count} subscriptions"
+        return f"<Hub {state}>"

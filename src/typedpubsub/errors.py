@@ -1,0 +1,93 @@
+"""The exceptions typedpubsub raises.
+
+Every exception derives from :class:`PubSubError` and also from the builtin it refines, so
+``except ValueError`` keeps working where aiopubsub code expected one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "ClosedError",
+    "ConsumeQueueNotFoundError",
+    "InvalidKeyError",
+    "KeyPartTypeError",
+    "ListenerNotFoundError",
+    "PayloadValidationError",
+    "PubSubError",
+    "QueueFullError",
+    "UnsupportedPayloadTypeError",
+]
+
+
+class PubSubError(Exception):
+    """Base class of every error raised by typedpubsub."""
+
+
+class InvalidKeyError(PubSubError, ValueError):
+    """A key is not acceptable where it was given (empty, or a wildcard where one is not allowed)."""
+
+    def __init__(self, message: str, key: Sequence[object]) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class KeyPartTypeError(PubSubError, TypeError):
+    """A key part is not a ``str``."""
+
+    def __init__(self, message: str, key: Sequence[object], part: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.part = part
+
+
+class UnsupportedPayloadTypeError(PubSubError, TypeError):
+    """pydantic cannot build a validator for a topic's payload type."""
+
+    def __init__(self, message: str, payload_type: object) -> None:
+        super().__init__(message)
+        self.payload_type = payload_type
+
+
+class PayloadValidationError(PubSubError, ValueError):
+    """A payload does not validate against the payload type of a topic.
+
+    ``key`` is the full key of the publish, ``topic`` the topic whose type was checked,
+    ``errors`` pydantic's error list; the pydantic ``ValidationError`` is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, key: Sequence[str], topic: object, errors: list[Any]) -> None:
+        super().__init__(message)
+        self.key = key
+        self.topic = topic
+        self.errors = errors
+
+
+class QueueFullError(PubSubError, asyncio.QueueFull):
+    """A bounded listener queue is full and its overflow policy refuses the message."""
+
+    def __init__(self, message: str, key: Sequence[str], listener: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.listener = listener
+
+
+class ClosedError(PubSubError, RuntimeError):
+    """The hub, subscriber or stream was closed and cannot be used any more."""
+
+
+class _PlainKeyError(KeyError):
+    def __str__(self) -> str:
+        # KeyError.__str__ would repr() the message and wrap it in quotes.
+        return str(self.args[0]) if self.args else ""
+
+
+class ListenerNotFoundError(PubSubError, _PlainKeyError):
+    """``remove_listener`` or ``unsubscribe`` was given something that was never added."""
+
+
+class ConsumeQueueNotFoundError(PubSubError, _PlainKeyError):
+    """``consume`` was asked for a subscription that has no queue (aiopubsub's name)."""

@@ -133,7 +133,9 @@ class Hub:
             return
         loop.call_soon_threadsafe(self._publish_from_thread, key, message, source)
 
-    def _publish_from_thread(self, key: Key[Any], message: Any, source: Validator[Any] | None) -> None:
+    def _publish_from_thread(
+        self, key: Key[Any], message: Any, source: Validator[Any] | None
+    ) -> None:
         if self._closed:
             logger.warning("message on key %r arrived after the hub closed; not delivered", key)
             return
@@ -274,7 +276,11 @@ class Hub:
         if total & (total - 1) == 0 or count > 1:  # log at 1, 2, 4, 8... drops, not on each one
             logger.warning(
                 "%s dropped %d message(s) (%s), last on key %r; %d dropped by this hub so far",
-                listener, count, reason, tuple(key), total,
+                listener,
+                count,
+                reason,
+                tuple(key),
+                total,
             )
         if self._closed or tuple(key[: len(_DROP_PREFIX)]) == _DROP_PREFIX:
             return
@@ -338,7 +344,9 @@ class Hub:
         count = self._key_counts[plain] = self._key_counts.get(plain, 0) + 1
         logger.debug("Subscription to key = %r.", plain)
         self._publish_meta(
-            ADDED_SUBSCRIBER, pattern, SubscriberEvent(key=Key(*pattern), currentSubscriberCount=count)
+            ADDED_SUBSCRIBER,
+            pattern,
+            SubscriberEvent(key=Key(*pattern), currentSubscriberCount=count),
         )
         return True
 
@@ -394,9 +402,7 @@ class Hub:
         pattern = check_pattern(key)
         if WILDCARD not in pattern:
             return list(self._route(pattern).targets)
-        return sorted(
-            (t for t in self._router if overlaps(t.key, pattern)), key=lambda t: t.seq
-        )
+        return sorted((t for t in self._router if overlaps(t.key, pattern)), key=lambda t: t.seq)
 
     def get_subscriber_queue_sizes(self, key: Key[Any]) -> tuple[int, ...]:
         """Queue sizes of the queued subscriptions a publish on ``key`` reaches."""

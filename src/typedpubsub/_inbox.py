@@ -32,7 +32,9 @@ def check_queue_options(max_queue_size: object, overflow: object) -> None:
     if max_queue_size < 0:
         raise ValueError(f"max_queue_size must be >= 0, got {max_queue_size}")
     if overflow not in OVERFLOW_POLICIES:
-        raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {overflow!r}")
+        raise ValueError(
+            f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {overflow!r}"
+        )
 
 
 class Inbox:
@@ -53,7 +55,9 @@ class Inbox:
         "overflow",
     )
 
-    def __init__(self, hub: Hub, label: str, max_size: int = 0, overflow: Overflow = "block") -> None:
+    def __init__(
+        self, hub: Hub, label: str, max_size: int = 0, overflow: Overflow = "block"
+    ) -> None:
         self._hub = hub
         self.label = label
         self.items: collections.deque[tuple[Any, Any]] = collections.deque()

@@ -72,7 +72,9 @@ class Key(tuple[str, ...], Generic[T]):
             return Key(x)
         given: object = x
         if isinstance(given, bytes | bytearray):
-            raise KeyPartTypeError(f"key must be str or an iterable of str, got {_describe(x)}", (x,), x)
+            raise KeyPartTypeError(
+                f"key must be str or an iterable of str, got {_describe(x)}", (x,), x
+            )
         try:
             parts = tuple(x)
         except TypeError:
@@ -142,7 +144,7 @@ def is_subset(key: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
         return False
     if len(key) > len(pattern) and pattern[-1] != WILDCARD:
         return False
-    return all(p == WILDCARD or k == p for k, p in zip(key, pattern))
+    return all(p == WILDCARD or k == p for k, p in zip(key, pattern, strict=False))
 
 
 def overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:

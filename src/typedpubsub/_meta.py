@@ -27,7 +27,7 @@ class SubscriberEvent(TypedDict):
 
     key: Key[Any]
     """The subscribed key, wildcards included."""
-    currentSubscriberCount: int  # noqa: N815 - aiopubsub's field name
+    currentSubscriberCount: int
     """How many callbacks are subscribed to exactly this key after the change."""
 
 
@@ -54,7 +54,7 @@ class MessageDropped:
     listener: str
     """Whose queue dropped it."""
     reason: str
-    """The overflow policy or event that dropped it (``drop_oldest``, ``drop_newest``, ``timeout``)."""
+    """Why: ``drop_oldest``, ``drop_newest``, ``timeout``, ``cancelled`` or ``closed``."""
     count: int
     """How many messages were dropped by this event."""
 

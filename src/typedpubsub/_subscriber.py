@@ -87,42 +87,47 @@ class _Listener:
         )
 
 
-async def _consume(listener: _Listener, hub: Hub, owner: weakref.ref[Subscriber]) -> None:
+async def _consume(listener: _Listener, hub: Hub) -> None:
     inbox = listener.inbox
     assert inbox is not None
     items = inbox.items
     callback = listener.callback
     counters = listener.stats
-    try:
-        # Yield once first: listeners that were already waiting were woken, in publish order,
-        # by messages queued before this task's first step, and should run before it.
-        await asyncio.sleep(0)
-        while True:
-            if not items:
-                if inbox.closing:
-                    return
-                await inbox.wait_items()
-                continue
-            key, message = items.popleft()
-            if inbox._room_waiters:
-                inbox.wake_room()
-            try:
-                await callback(key, message)
-            except Exception as exc:
-                counters.failed += 1
-                hub.report_listener_error(key, listener.label, exc)
-            else:
-                counters.delivered += 1
-    except asyncio.CancelledError:
-        if not listener.stopping:
-            # Cancelled by someone else: leave no subscription behind to fill a dead queue.
-            listener.stopping = True
-            subscriber = owner()
-            if subscriber is not None:
-                subscriber._forget(listener)
-            _unsubscribe(hub, listener)
-            inbox.discard_all("cancelled")
-        raise
+    # Yield once first: listeners that were already waiting were woken, in publish order,
+    # by messages queued before this task's first step, and should run before it.
+    await asyncio.sleep(0)
+    while True:
+        if not items:
+            if inbox.closing:
+                return
+            await inbox.wait_items()
+            continue
+        key, message = items.popleft()
+        if inbox._room_waiters:
+            inbox.wake_room()
+        try:
+            await callback(key, message)
+        except Exception as exc:
+            counters.failed += 1
+            hub.report_listener_error(key, listener.label, exc)
+        else:
+            counters.delivered += 1
+
+
+def _listener_done(
+    listener: _Listener, hub: Hub, owner: weakref.ref[Subscriber], task: asyncio.Task[None]
+) -> None:
+    if listener.stopping or not (task.cancelled() or task.exception() is not None):
+        return
+    # Cancelled (or killed) by someone else: leave no subscription behind to fill a dead queue.
+    listener.stopping = True
+    subscriber = owner()
+    if subscriber is not None:
+        subscriber._forget(listener)
+    _unsubscribe(hub, listener)
+    assert listener.inbox is not None
+    listener.inbox.discard_all("cancelled")
+    logger.warning("listener %s was stopped from outside and is removed", listener.label)
 
 
 def _unsubscribe(hub: Hub, listener: _Listener) -> None:
@@ -296,8 +301,11 @@ class Subscriber:
         listener = _Listener(keyset, callback, inbox.put, inbox, inbox.counters, label)
         self._register(listener)
         listener.task = loop.create_task(
-            _consume(listener, self._hub, weakref.ref(self)),
+            _consume(listener, self._hub),
             name=f"typedpubsub listener {label} on {_keys_text(keyset)}",
+        )
+        listener.task.add_done_callback(
+            functools.partial(_listener_done, listener, self._hub, weakref.ref(self))
         )
 
     def _is_duplicate(self, keyset: frozenset[Key[Any]], callback: object) -> bool:
@@ -359,7 +367,7 @@ class Subscriber:
         await _drain([listener], timeout)
 
     async def remove_all_listeners(self, *, timeout: float | None = None) -> None:
-        """Remove every listener, delivering what was queued for them first (see remove_listener)."""
+        """Remove every listener, delivering what was queued first (as remove_listener does)."""
         listeners = list(self._listeners.values())
         self._listeners.clear()
         for listener in listeners:
@@ -389,7 +397,12 @@ class Subscriber:
         try:
             for key in sorted(keyset):
                 self._hub._add(
-                    key, inbox.put, unread=inbox.qsize, inbox=inbox, stats=inbox.counters, label=label
+                    key,
+                    inbox.put,
+                    unread=inbox.qsize,
+                    inbox=inbox,
+                    stats=inbox.counters,
+                    label=label,
                 )
                 added.append(key)
         except BaseException:
@@ -409,8 +422,12 @@ class Subscriber:
             if sub.inbox is not None:
                 records.append(
                     _Listener(
-                        frozenset(sub.keys), sub.callback, sub.callback, sub.inbox,
-                        sub.inbox.counters, sub.inbox.label,
+                        frozenset(sub.keys),
+                        sub.callback,
+                        sub.callback,
+                        sub.inbox,
+                        sub.inbox.counters,
+                        sub.inbox.label,
                     ).statistics()
                 )
         return tuple(records)

@@ -9,6 +9,7 @@ from typing import Any, Generic, cast, overload
 
 from pydantic import ConfigDict, PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import InitErrorDetails
 from typing_extensions import TypedDict, TypeVar
 
 from ._key import WILDCARD, Key, PossibleKey, _describe
@@ -62,13 +63,16 @@ class Validator(Generic[T]):
             self._revalidator = _revalidating_adapter(payload_type)
 
     def validate(self, message: object) -> T:
-        """Return ``message`` as a valid payload; raise pydantic's ``ValidationError`` if invalid."""
+        """Return ``message`` as a valid payload, or raise pydantic's ``ValidationError``."""
         if self._instance_check is not None and type(message) is self._instance_check:
             assert self._revalidator is not None
             try:
                 self._revalidator.validate_python({"v": message}, strict=True)
             except PydanticValidationError:
-                return self._revalidator.validate_python({"v": message})["v"]
+                try:
+                    return self._revalidator.validate_python({"v": message})["v"]
+                except PydanticValidationError as exc:
+                    raise _unwrapped(exc, self.payload_type) from None
             return cast(T, message)  # checked field by field just above
         return self.adapter.validate_python(message)
 
@@ -83,6 +87,17 @@ def _revalidating_adapter(payload_type: type) -> TypeAdapter[dict[str, Any]]:
     wrapper = make_typeddict("_Revalidate", {"v": payload_type})
     wrapper.__pydantic_config__ = ConfigDict(revalidate_instances="always")
     return TypeAdapter[dict[str, Any]](wrapper)
+
+
+def _unwrapped(exc: PydanticValidationError, payload_type: Any) -> PydanticValidationError:
+    """The errors of the revalidating wrapper, located in the payload rather than the wrapper."""
+    details: list[InitErrorDetails] = []
+    for error in exc.errors(include_url=False):
+        detail = InitErrorDetails(type=error["type"], loc=error["loc"][1:], input=error["input"])
+        if "ctx" in error:
+            detail["ctx"] = error["ctx"]
+        details.append(detail)
+    return PydanticValidationError.from_exception_data(type_name(payload_type), details)
 
 
 _validators: dict[tuple[object, bool], Validator[Any]] = {}
@@ -111,18 +126,22 @@ def format_validation_error(
     for item in error.errors(include_url=False):
         where = ".".join(str(part) for part in item["loc"]) or "(payload)"
         problems.append(f"{where}: {item['msg']} (got {item['input']!r})")
-    label = f"topic {topic.name!r}" if topic.name else "topic"
+    where_from = []
+    if topic.name:
+        where_from.append(f"topic {topic.name!r}")
+    if tuple(topic) != tuple(key):
+        where_from.append(f"subscribed as {tuple(topic)!r}")
+    origin = f" ({', '.join(where_from)})" if where_from else ""
     count = len(problems)
     message = (
-        f"payload on key {tuple(key)!r} does not validate as {type_name(topic.payload_type)} "
-        f"for {label} {tuple(topic)!r}, {count} error{'s' if count != 1 else ''}: "
-        + "; ".join(problems)
+        f"payload on key {tuple(key)!r} does not validate as {type_name(topic.payload_type)}"
+        f"{origin}, {count} error{'s' if count != 1 else ''}: " + "; ".join(problems)
     )
     return PayloadValidationError(message, tuple(key), topic, error.errors(include_url=False))
 
 
 class Topic(Key[T]):
-    """A key bound to a payload type: ``Topic(('NASDAQ', 'trade', '*'), Trade)`` is a ``Topic[Trade]``.
+    """A key bound to a payload type: ``Topic(('*', 'trade', '*'), Trade)`` is a ``Topic[Trade]``.
 
     A topic is a :class:`Key` (equal and hash-equal to the plain tuple), so it works wherever a key
     does. Publishing through a topic validates the payload with pydantic before any delivery, and a
@@ -253,7 +272,7 @@ class Topic(Key[T]):
             )
         parts = list(self)
         kept: list[str | None] = []
-        for index, value, param in zip(wildcards, values, self.parameters):
+        for index, value, param in zip(wildcards, values, self.parameters, strict=True):
             if not isinstance(value, str):
                 raise TypeError(f"fill value must be str, got {_describe(value)}")
             if value == WILDCARD:
@@ -287,14 +306,15 @@ class Topic(Key[T]):
     def __radd__(self, other: Iterable[str], /) -> Topic[T]:
         return self._derive(Key(*Key.create_from(other), *self))
 
-    def __getnewargs_ex__(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        names = self.parameters if all(p is not None for p in self.parameters) else None
-        return (tuple(self), self.payload_type), {
-            "name": self.name,
-            "description": self.description,
-            "parameters": names,
-            "trust_instances": self.trust_instances,
-        }
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_topic, (
+            tuple(self),
+            self.payload_type,
+            self.name,
+            self.description,
+            self.parameters,
+            self.trust_instances,
+        )
 
     def __repr__(self) -> str:
         extra = f", name={self.name!r}" if self.name else ""
@@ -303,3 +323,15 @@ class Topic(Key[T]):
     def __str__(self) -> str:
         # Listeners print the key they receive; keep aiopubsub's tuple look.
         return repr(tuple(self))
+
+
+def _rebuild_topic(
+    parts: tuple[str, ...],
+    payload_type: Any,
+    name: str | None,
+    description: str | None,
+    parameters: tuple[str | None, ...],
+    trust_instances: bool,
+) -> Topic[Any]:
+    validator: Validator[Any] = validator_for(payload_type, trust_instances)
+    return Topic._make(parts, validator, name, description, parameters)

@@ -28,7 +28,7 @@ class PubSubError(Exception):
 
 
 class InvalidKeyError(PubSubError, ValueError):
-    """A key is not acceptable where it was given (empty, or a wildcard where one is not allowed)."""
+    """A key is not acceptable here: empty, or a wildcard where a concrete key is needed."""
 
     def __init__(self, message: str, key: Sequence[object]) -> None:
         super().__init__(message)

@@ -1,0 +1,102 @@
+"""The public surface: __all__ of every public module, the CLI, and the built wheel."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import typedpubsub
+from typedpubsub.__main__ import main
+
+from .conftest import ROOT
+
+PUBLIC_MODULES = [
+    "typedpubsub",
+    "typedpubsub.errors",
+    "typedpubsub.testing",
+    "typedpubsub.testing.mocks",
+    "typedpubsub.utils",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_lists_exactly_the_public_names(name: str) -> None:
+    """__all__ names every public attribute a module defines or re-exports, and nothing else."""
+    module = importlib.import_module(name)
+    exported = set(module.__all__)
+    public = {
+        attr
+        for attr, value in vars(module).items()
+        if not attr.startswith("_") and not (inspect.ismodule(value) and attr not in exported)
+    }
+    public -= {"annotations"}  # from __future__
+    assert exported == public | ({"__version__"} & exported)
+    for attr in exported:
+        assert hasattr(module, attr)
+
+
+def test_errors_subclass_their_builtins() -> None:
+    """Every error is a PubSubError and the builtin it refines."""
+    from typedpubsub import errors
+
+    assert issubclass(errors.InvalidKeyError, ValueError)
+    assert issubclass(errors.PayloadValidationError, ValueError)
+    assert issubclass(errors.KeyPartTypeError, TypeError)
+    assert issubclass(errors.UnsupportedPayloadTypeError, TypeError)
+    assert issubclass(errors.ClosedError, RuntimeError)
+    assert issubclass(errors.ListenerNotFoundError, KeyError)
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.PubSubError)
+
+
+def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """--version prints the package version."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"typedpubsub {typedpubsub.__version__}\n"
+
+
+def test_cli_help_through_python_m() -> None:
+    """python -m typedpubsub --help describes the command."""
+    result = subprocess.run(
+        [sys.executable, "-m", "typedpubsub", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: typedpubsub")
+
+
+def test_console_script_is_installed() -> None:
+    """The typedpubsub console script runs."""
+    script = Path(sys.executable).parent / "typedpubsub"
+    result = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"typedpubsub {typedpubsub.__version__}"
+
+
+def test_wheel_ships_py_typed(tmp_path: Path) -> None:
+    """The built wheel carries py.typed, so type checkers use the package's annotations."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("typedpubsub-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "typedpubsub/py.typed" in names
+    assert not [n for n in names if n.startswith("tests/")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import threading
@@ -52,9 +53,9 @@ class _Route:
 
     __slots__ = ("callbacks", "generation", "targets", "typed")
 
-    def __init__(self, generation: int, targets: list[Target]) -> None:
+    def __init__(self, generation: int, targets: tuple[Target, ...]) -> None:
         self.generation = generation
-        self.targets = tuple(targets)
+        self.targets = targets
         self.callbacks = tuple(t.callback for t in targets)
         self.typed = any(t.validator is not None for t in targets)
 
@@ -73,8 +74,10 @@ class Hub:
         if route_cache_size < 1:
             raise ValueError(f"route_cache_size must be >= 1, got {route_cache_size}")
         self._router = Router()
-        self._routes: dict[tuple[str, ...], _Route] = {}
+        self._routes: collections.OrderedDict[tuple[str, ...], _Route] = collections.OrderedDict()
         self._route_cache_size = route_cache_size
+        self._shared_routes: dict[tuple[Target, ...], _Route] = {}
+        self._shared_generation = 0
         self._generation = 0
         self._seq = itertools.count()
         self._key_counts: dict[tuple[str, ...], int] = {}
@@ -97,8 +100,36 @@ class Hub:
         (logged, counted, published on ``LISTENER_ERROR``); a full bounded queue whose policy is
         ``raise`` or ``block`` raises :class:`QueueFullError` after the others got the message.
         """
-        route, message, source = self._prepare(key, message)
-        self._dispatch(route, key, message, source, True)
+        # The hot path, written out: _prepare and _dispatch do the same for the other callers.
+        if self._closed:
+            raise ClosedError("hub is closed; create a new Hub to publish")
+        try:
+            route = self._routes.get(key)
+        except TypeError:  # unhashable: _route explains what a key must be
+            route = None
+        if route is None or route.generation != self._generation:
+            route = self._route(key)
+        if isinstance(key, Topic):
+            source: Validator[Any] | None = key._validator
+            message = key.validate(message)
+        else:
+            source = None
+        self._published += 1
+        if route.typed:
+            errors = self._dispatch_typed(route, key, message, source)
+        else:
+            errors = None
+            for callback in route.callbacks:
+                try:
+                    callback(key, message)
+                except QueueFullError as exc:
+                    errors = errors or []
+                    errors.append(exc)
+                except Exception as exc:
+                    self._callback_failed(route, callback, key, exc)
+            self._delivered += len(route.callbacks)
+        if errors:
+            raise errors[0]
 
     async def apublish(self, key: Key[T], message: T) -> None:
         """Like :meth:`publish`, but first wait for room in bounded ``block`` queues it reaches."""
@@ -162,12 +193,23 @@ class Hub:
         if route is not None and route.generation == self._generation:
             return route
         key = check_publishable(key)
-        route = _Route(self._generation, self._router.match(key))
+        targets = tuple(self._router.match(key))
+        # Keys that reach the same targets share one route object: a cached key then costs
+        # little more than its dict entry.
+        if (
+            self._shared_generation != self._generation
+            or len(self._shared_routes) >= self._route_cache_size
+        ):
+            self._shared_routes = {}
+            self._shared_generation = self._generation
+        route = self._shared_routes.get(targets)
+        if route is None:
+            route = self._shared_routes[targets] = _Route(self._generation, targets)
         routes = self._routes
         if len(routes) >= self._route_cache_size and key not in routes:
-            # Evict the oldest entry: insertion order approximates recency well enough here,
-            # and keeps memory bounded however many distinct keys are published.
-            del routes[next(iter(routes))]
+            # Evict the oldest entry (FIFO): it keeps memory bounded however many distinct keys
+            # are published, in O(1); an LRU's reordering would cost every cache hit.
+            routes.popitem(last=False)
         routes[key] = route
         return route
 

@@ -32,6 +32,10 @@ class RecordingHub(Hub):
         self._record_meta = record_meta
         super().__init__(route_cache_size=route_cache_size)
 
+    def publish(self, key: Key[T], message: T) -> None:
+        route, validated, source = self._prepare(key, message)
+        self._dispatch(route, key, validated, source, True)
+
     def _dispatch(
         self,
         route: _Route,

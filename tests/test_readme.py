@@ -60,3 +60,18 @@ def test_readme_example(code: str, expected: str | None, tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     if expected is not None:
         assert result.stdout == expected
+
+
+def test_guarantees_cite_existing_tests() -> None:
+    """Every test the README cites as evidence exists, so a guarantee cannot lose its test."""
+    text = (ROOT / "README.md").read_text()
+    cited = re.findall(r"`(test_\w+\.py)::(test_\w+)`", text)
+    assert len(cited) >= 10
+    for module, name in cited:
+        source = (ROOT / "tests" / module).read_text()
+        assert re.search(rf"^(async )?def {name}\(", source, re.MULTILINE), f"{module}::{name}"
+    for name in re.findall(r"\| `(test_\w+)`", text) + re.findall(r", `(test_\w+)` \|", text):
+        assert any(
+            re.search(rf"^(async )?def {name}\(", path.read_text(), re.MULTILINE)
+            for path in (ROOT / "tests").glob("test_*.py")
+        ), name

@@ -19,6 +19,7 @@ from .conftest import ROOT
 PUBLIC_MODULES = [
     "typedpubsub",
     "typedpubsub.errors",
+    "typedpubsub.schema",
     "typedpubsub.testing",
     "typedpubsub.testing.mocks",
     "typedpubsub.utils",

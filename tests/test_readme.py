@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -49,6 +50,8 @@ def test_readme_example(code: str, expected: str | None, tmp_path: Path) -> None
     """The block runs without error or warning and prints exactly the documented output."""
     script = tmp_path / "example.py"
     script.write_text(code)
+    # As a reader runs it: from the project root, where examples/ is importable.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-W", "error", str(script)],
         capture_output=True,
@@ -56,6 +59,7 @@ def test_readme_example(code: str, expected: str | None, tmp_path: Path) -> None
         cwd=ROOT,
         timeout=120,
         check=False,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     if expected is not None:

@@ -31,6 +31,7 @@ from .errors import ClosedError, PayloadValidationError, QueueFullError
 
 if TYPE_CHECKING:
     from ._inbox import Inbox
+    from ._publisher import Publisher
     from ._subscriber import Subscriber
 
 __all__ = ["Hub", "callback_label"]
@@ -83,6 +84,7 @@ class Hub:
         self._key_counts: dict[tuple[str, ...], int] = {}
         self._closed = False
         self._subscribers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
+        self._publishers: weakref.WeakSet[Publisher] = weakref.WeakSet()
         self._published = 0
         self._delivered = 0
         self._dropped = 0

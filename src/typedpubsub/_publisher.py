@@ -27,6 +27,7 @@ class Publisher:
         self._hub = hub
         self.prefix: Key[Any] = Key.create_from(prefix)
         self._full_keys: dict[tuple[object, object], Key[Any]] = {}
+        hub._publishers.add(self)
 
     def full_key(self, key: Key[T] | str | TupleKey) -> Key[T]:
         """``prefix + key``; a :class:`Topic` stays a topic of the same payload type."""

@@ -1,0 +1,82 @@
+"""A Hypothesis strategy for JSON documents valid against the JSON Schemas pydantic emits.
+
+hypothesis-jsonschema would do this, but it no longer works with current Hypothesis; this
+covers the subset pydantic generates: types, properties/required, enum/const, anyOf/oneOf,
+local $refs, items, string patterns and the date-time format.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from hypothesis import strategies as st
+
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+
+
+def from_schema(
+    schema: dict[str, Any], root: dict[str, Any] | None = None
+) -> st.SearchStrategy[Any]:
+    """Documents valid against ``schema``; ``$ref``s resolve against ``root`` (default: schema)."""
+    root = schema if root is None else root
+    if "$ref" in schema:
+        target: Any = root
+        for token in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[token]
+        return from_schema(target, root)
+    if "const" in schema:
+        return st.just(schema["const"])
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    for combinator in ("anyOf", "oneOf"):
+        if combinator in schema:
+            return st.one_of([from_schema(option, root) for option in schema[combinator]])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return st.one_of([from_schema({**schema, "type": k}, root) for k in kind])
+    if kind == "null":
+        return st.none()
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "integer":
+        return st.integers(schema.get("minimum"), schema.get("maximum"))
+    if kind == "number":
+        return st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+    if kind == "string":
+        return _strings(schema)
+    if kind == "array":
+        items = from_schema(schema.get("items", {}), root) if "items" in schema else JSON_SCALARS
+        return st.lists(items, min_size=schema.get("minItems", 0), max_size=4)
+    if kind == "object":
+        return _objects(schema, root)
+    return JSON_SCALARS
+
+
+def _strings(schema: dict[str, Any]) -> st.SearchStrategy[str]:
+    if schema.get("format") == "date-time":
+        zones = st.sampled_from(
+            [datetime.timezone.utc, datetime.timezone(datetime.timedelta(hours=-5))]
+        )
+        return st.datetimes(
+            min_value=datetime.datetime(1970, 1, 2),
+            max_value=datetime.datetime(9000, 1, 1),
+            timezones=zones,
+        ).map(lambda d: d.isoformat())
+    if "pattern" in schema:
+        return st.from_regex(schema["pattern"], fullmatch=True)
+    return st.text(min_size=schema.get("minLength", 0), max_size=schema.get("maxLength", 10))
+
+
+@st.composite
+def _objects(draw: st.DrawFn, schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    properties: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    document = {}
+    for name, sub in properties.items():
+        if name in required or draw(st.booleans()):
+            document[name] = draw(from_schema(sub, root))
+    if schema.get("additionalProperties", True) is not False and draw(st.booleans()):
+        extra = draw(st.text(min_size=1, max_size=6).filter(lambda k: k not in properties))
+        document[extra] = draw(JSON_SCALARS)
+    return document

@@ -19,9 +19,11 @@ from .conftest import ROOT
 PUBLIC_MODULES = [
     "typedpubsub",
     "typedpubsub.errors",
+    "typedpubsub.nats",
     "typedpubsub.schema",
     "typedpubsub.testing",
     "typedpubsub.testing.mocks",
+    "typedpubsub.testing.natsserver",
     "typedpubsub.utils",
 ]
 

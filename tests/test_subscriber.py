@@ -438,3 +438,41 @@ async def test_listener_statistics(hub: Hub, subscriber: Subscriber) -> None:
     assert (after.delivered, after.failed, after.dropped) == (2, 1, 0)
     assert after.keys == frozenset({Key("p")})
     assert after.max_queue_size == 0
+
+
+async def test_sync_listener_statistics_survive_route_changes(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    """Sync listeners' counts stay exact across subscription changes (routes retired)."""
+
+    def picky(key: Key, message: int) -> None:
+        if message < 0:
+            raise ValueError(message)
+
+    subscriber.add_sync_listener(Key("s"), picky)
+    for m in (1, -1, 2):
+        hub.publish(Key("s"), m)
+    (stats,) = subscriber.statistics()
+    assert (stats.delivered, stats.failed) == (2, 1)
+    hub.add_subscriber(Key("other"), lambda k, m: None)  # invalidates every cached route
+    hub.publish(Key("s"), 3)
+    hub.publish(Key("other"), 0)
+    (stats,) = [s for s in subscriber.statistics() if "picky" in s.listener]
+    assert (stats.delivered, stats.failed) == (3, 1)
+    hub_stats = hub.statistics()
+    assert hub_stats.published == 5
+    assert hub_stats.delivered == 5
+    assert hub_stats.failed == 1
+
+
+async def test_same_callback_in_two_sync_listeners(hub: Hub, subscriber: Subscriber) -> None:
+    """One function used by two sync listeners: each listener is removed on its own."""
+    rec = Recorder()
+    subscriber.add_sync_listener(Key("a"), rec.sync)
+    subscriber.add_sync_listener({Key("a"), Key("b")}, rec.sync)
+    hub.publish(Key("a"), 1)
+    assert rec.messages == [1, 1]
+    await subscriber.remove_listener(Key("a"), rec.sync)
+    hub.publish(Key("a"), 2)
+    hub.publish(Key("b"), 3)
+    assert rec.messages == [1, 1, 2, 3]

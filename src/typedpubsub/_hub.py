@@ -52,13 +52,16 @@ def callback_label(callback: object) -> str:
 class _Route:
     """What one concrete key reaches, computed once and cached until subscriptions change."""
 
-    __slots__ = ("callbacks", "generation", "targets", "typed")
+    __slots__ = ("callbacks", "generation", "hits", "targets", "typed")
 
     def __init__(self, generation: int, targets: tuple[Target, ...]) -> None:
         self.generation = generation
         self.targets = targets
         self.callbacks = tuple(t.callback for t in targets)
         self.typed = any(t.validator is not None for t in targets)
+        # Publishes through this route: the only counter on the hot path. Hub and sync
+        # listener statistics are derived from it (see Hub._retire_routes).
+        self.hits = 0
 
 
 class Hub:
@@ -85,8 +88,9 @@ class Hub:
         self._closed = False
         self._subscribers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self._publishers: weakref.WeakSet[Publisher] = weakref.WeakSet()
-        self._published = 0
+        self._published = 0  # publishes and deliveries of retired routes; see statistics()
         self._delivered = 0
+        self._skipped = 0
         self._dropped = 0
         self._failed = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,8 +107,7 @@ class Hub:
         ``raise`` or ``block`` raises :class:`QueueFullError` after the others got the message.
         """
         # The hot path, written out: _prepare and _dispatch do the same for the other callers.
-        if self._closed:
-            raise ClosedError("hub is closed; create a new Hub to publish")
+        # A closed hub has no valid routes, so _route (which raises ClosedError) runs.
         try:
             route = self._routes.get(key)
         except TypeError:  # unhashable: _route explains what a key must be
@@ -116,7 +119,7 @@ class Hub:
             message = key.validate(message)
         else:
             source = None
-        self._published += 1
+        route.hits += 1
         if route.typed:
             errors = self._dispatch_typed(route, key, message, source)
         else:
@@ -129,7 +132,6 @@ class Hub:
                     errors.append(exc)
                 except Exception as exc:
                     self._callback_failed(route, callback, key, exc)
-            self._delivered += len(route.callbacks)
         if errors:
             raise errors[0]
 
@@ -178,8 +180,6 @@ class Hub:
             logger.exception("publish_threadsafe on key %r could not reach every listener", key)
 
     def _prepare(self, key: Any, message: Any) -> tuple[_Route, Any, Validator[Any] | None]:
-        if self._closed:
-            raise ClosedError("hub is closed; create a new Hub to publish")
         try:
             route = self._routes.get(key)
         except TypeError:
@@ -191,6 +191,8 @@ class Hub:
         return route, message, None
 
     def _route(self, key: Any) -> _Route:
+        if self._closed:
+            raise ClosedError("hub is closed; create a new Hub to publish")
         route = self._routes.get(key) if isinstance(key, tuple) else None
         if route is not None and route.generation == self._generation:
             return route
@@ -202,7 +204,7 @@ class Hub:
             self._shared_generation != self._generation
             or len(self._shared_routes) >= self._route_cache_size
         ):
-            self._shared_routes = {}
+            self._retire_routes()
             self._shared_generation = self._generation
         route = self._shared_routes.get(targets)
         if route is None:
@@ -215,6 +217,26 @@ class Hub:
         routes[key] = route
         return route
 
+    def _retire_routes(self) -> None:
+        """Drop the shared routes, folding their hit counts into the counters they stand for."""
+        for route in self._shared_routes.values():
+            hits = route.hits
+            if hits:
+                self._published += hits
+                self._delivered += hits * len(route.targets)
+                for target in route.targets:
+                    if target.inbox is None and target.stats is not None:
+                        target.stats.delivered += hits
+        self._shared_routes = {}
+
+    def _live_hits(self, callback: object) -> int:
+        """Publishes that reached ``callback`` through routes not yet retired."""
+        return sum(
+            route.hits
+            for route in self._shared_routes.values()
+            if route.hits and callback in route.callbacks
+        )
+
     def _dispatch(
         self,
         route: _Route,
@@ -223,7 +245,7 @@ class Hub:
         source: Validator[Any] | None,
         raise_errors: bool,
     ) -> None:
-        self._published += 1
+        route.hits += 1
         errors: list[Exception] | None = None
         if not route.typed:
             for callback in route.callbacks:
@@ -234,7 +256,6 @@ class Hub:
                     errors.append(exc)
                 except Exception as exc:
                     self._callback_failed(route, callback, key, exc)
-            self._delivered += len(route.callbacks)
         else:
             errors = self._dispatch_typed(route, key, message, source)
         if errors:
@@ -261,6 +282,7 @@ class Hub:
                         errors.append(outcome[1])
                 if not outcome[0]:
                     self._failed += 1
+                    self._skipped += 1
                     if target.stats is not None:
                         target.stats.failed += 1
                     continue
@@ -272,7 +294,6 @@ class Hub:
                 errors.append(exc)
             except Exception as exc:
                 self._target_failed(target, key, exc)
-            self._delivered += 1
         return errors
 
     def _convert(
@@ -331,6 +352,8 @@ class Hub:
         self._publish_meta(MESSAGE_DROPPED, key, MessageDropped(Key(*key), listener, reason, count))
 
     def _publish_meta(self, topic: Topic[Any], key: Any, payload: Any) -> None:
+        if not self._router.may_match_first("Hub"):
+            return  # nobody could receive it: skip building the message
         full_key = Key(*topic[:-1], *escape_wildcards(key))
         try:
             self._dispatch(self._route(full_key), full_key, payload, topic._validator, False)
@@ -387,11 +410,12 @@ class Hub:
         plain = tuple(pattern)
         count = self._key_counts[plain] = self._key_counts.get(plain, 0) + 1
         logger.debug("Subscription to key = %r.", plain)
-        self._publish_meta(
-            ADDED_SUBSCRIBER,
-            pattern,
-            SubscriberEvent(key=Key(*pattern), currentSubscriberCount=count),
-        )
+        if self._router.may_match_first("Hub"):
+            self._publish_meta(
+                ADDED_SUBSCRIBER,
+                pattern,
+                SubscriberEvent(key=Key(*pattern), currentSubscriberCount=count),
+            )
         return True
 
     def remove_subscriber(
@@ -421,7 +445,7 @@ class Hub:
         else:
             del self._key_counts[plain]
         logger.debug("Canceled subscription to key = %r.", plain)
-        if not self._closed:
+        if not self._closed and self._router.may_match_first("Hub"):
             self._publish_meta(
                 REMOVED_SUBSCRIBER,
                 pattern,
@@ -462,9 +486,12 @@ class Hub:
 
     def statistics(self) -> HubStatistics:
         """A frozen snapshot of this hub's counters."""
+        live = [route for route in self._shared_routes.values() if route.hits]
         return HubStatistics(
-            published=self._published,
-            delivered=self._delivered,
+            published=self._published + sum(route.hits for route in live),
+            delivered=self._delivered
+            + sum(route.hits * len(route.targets) for route in live)
+            - self._skipped,
             dropped=self._dropped,
             failed=self._failed,
             subscriptions=self._router.count,
@@ -508,6 +535,7 @@ class Hub:
         subscribers = list(self._subscribers)
         await asyncio.gather(*(s.aclose(timeout=timeout) for s in subscribers))
         self._closed = True
+        self._generation += 1  # every cached route is stale: publish reaches _route, which refuses
 
     async def __aenter__(self) -> Self:
         self._check_open()

@@ -101,6 +101,11 @@ class Router:
             node = parent
         return target
 
+    def may_match_first(self, part: str) -> bool:
+        """Whether some pattern could match a key whose first part is ``part``."""
+        root = self._root
+        return root.star is not None or part in root.children
+
     def get(self, pattern: tuple[str, ...], callback: object) -> Target | None:
         node: _Node | None = self._root
         for part in pattern:

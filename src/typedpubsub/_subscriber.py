@@ -46,6 +46,13 @@ def _keyset(keys: object) -> frozenset[Key[Any]]:
     return result
 
 
+def _own_callback(callback: Callable[[Any, Any], object]) -> Callable[[Any, Any], None]:
+    def deliver(key: Any, message: Any) -> None:
+        callback(key, message)
+
+    return deliver
+
+
 def _keys_text(keys: frozenset[Key[Any]]) -> str:
     return ", ".join(repr(tuple(k)) for k in sorted(keys))
 
@@ -73,13 +80,17 @@ class _Listener:
         self.task: asyncio.Task[None] | None = None
         self.stopping = False
 
-    def statistics(self) -> ListenerStatistics:
+    def statistics(self, hub: Hub) -> ListenerStatistics:
         inbox = self.inbox
+        if inbox is None:  # sync: counted by the hub's routes, failures included
+            delivered = self.stats.delivered + hub._live_hits(self.deliver) - self.stats.failed
+        else:
+            delivered = self.stats.delivered
         return ListenerStatistics(
             listener=self.label,
             keys=frozenset(Key(*k) for k in self.keys),
             queued=len(inbox.items) if inbox is not None else 0,
-            delivered=self.stats.delivered,
+            delivered=delivered,
             dropped=self.stats.dropped,
             failed=self.stats.failed,
             peak_queue_size=self.stats.peak,
@@ -252,13 +263,12 @@ class Subscriber:
         keyset = _keyset(keys)
         if self._is_duplicate(keyset, callback):
             return
-        counters = Counters()
+        deliver: Callable[[Any, Any], object] = callback
+        if any(other.callback == callback for other in self._listeners.values()):
+            # The hub knows a subscription by its callback: give this listener its own.
+            deliver = _own_callback(callback)
 
-        def deliver(key: Any, message: Any) -> None:
-            callback(key, message)
-            counters.delivered += 1
-
-        listener = _Listener(keyset, callback, deliver, None, counters, self._label(callback))
+        listener = _Listener(keyset, callback, deliver, None, Counters(), self._label(callback))
         self._register(listener)
 
     add_listener = add_sync_listener
@@ -416,7 +426,7 @@ class Subscriber:
 
     def statistics(self) -> tuple[ListenerStatistics, ...]:
         """A frozen snapshot per listener, stream and queued subscription of this subscriber."""
-        records = [listener.statistics() for listener in self._listeners.values()]
+        records = [listener.statistics(self._hub) for listener in self._listeners.values()]
         records.extend(stream.statistics() for stream in self._streams if not stream.closed)
         for sub in self._subscriptions.values():
             if sub.inbox is not None:
@@ -428,7 +438,7 @@ class Subscriber:
                         sub.inbox,
                         sub.inbox.counters,
                         sub.inbox.label,
-                    ).statistics()
+                    ).statistics(self._hub)
                 )
         return tuple(records)
 

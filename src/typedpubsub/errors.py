@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "BridgeConnectionError",
     "ClosedError",
     "ConsumeQueueNotFoundError",
     "InvalidKeyError",
@@ -91,3 +92,7 @@ class ListenerNotFoundError(PubSubError, _PlainKeyError):
 
 class ConsumeQueueNotFoundError(PubSubError, _PlainKeyError):
     """``consume`` was asked for a subscription that has no queue (aiopubsub's name)."""
+
+
+class BridgeConnectionError(PubSubError, ConnectionError):
+    """A bridge could not connect to its broker (unreachable, or credentials refused)."""

@@ -1,0 +1,520 @@
+"""The NATS bridge's implementation; import it from :mod:`typedpubsub.nats`.
+
+Join hubs in many processes and hosts through a NATS server: core NATS or JetStream.
+
+Needs the extra: ``pip install 'typedpubsub[nats]'`` (the official client, nats-py). This module
+is never imported by ``typedpubsub`` itself.
+
+Keys map one to one onto NATS subjects: parts joined by ``.``; a ``*`` part is NATS's ``*``; a
+*trailing* ``*`` (which in aiopubsub also matches deeper keys) is NATS's ``>``, which matches one
+or more tokens, the same set. A key part that cannot be a NATS token (empty, or holding ``.``,
+whitespace, ``*`` or ``>``) is refused with :class:`InvalidKeyError`: never silently rewritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from pydantic import ValidationError as PydanticValidationError
+from typing_extensions import Self
+
+from .._hub import Hub
+from .._key import WILDCARD, Key, check_pattern, escape_wildcards, is_subset
+from .._topic import Topic, Validator
+from ..errors import BridgeConnectionError, ClosedError, InvalidKeyError
+
+__all__ = [
+    "BRIDGE_ERROR",
+    "MSG_ID_HEADER",
+    "ORIGIN_HEADER",
+    "BridgeFailure",
+    "BridgeStatistics",
+    "Mode",
+    "NatsBridge",
+    "key_to_subject",
+    "pattern_to_subject",
+    "subject_to_key",
+]
+
+logger = logging.getLogger("typedpubsub.nats")
+
+ORIGIN_HEADER = "Typedpubsub-Origin"
+"""Header naming the bridge that published a message; messages without it are foreign."""
+MSG_ID_HEADER = "Nats-Msg-Id"
+"""Header with a unique id per publish: JetStream drops retried duplicates, bridges dedupe."""
+
+Mode = Literal["core", "jetstream"]
+
+_BAD_TOKEN = re.compile(r"[.\s*>]")
+
+
+@dataclasses.dataclass(frozen=True)
+class BridgeFailure:
+    """Payload of ``('Hub', 'bridgeError', *key)``: a message the bridge could not pass on."""
+
+    key: Key[Any]
+    """The key of the message (the subject's tokens, for an incoming one)."""
+    subject: str
+    """The NATS subject involved, or '' when there is none."""
+    reason: str
+    """``invalid_json``, ``invalid_payload``, ``foreign``, ``unserialisable``, ``publish`` or
+    ``server``."""
+    error: str
+    """What went wrong, without credentials."""
+
+
+BRIDGE_ERROR: Topic[BridgeFailure] = Topic(
+    ("Hub", "bridgeError", "*"),
+    BridgeFailure,
+    name="bridgeError",
+    description="Published by a NATS bridge on the local hub for each message it rejects or "
+    "cannot send.",
+    parameters=["key"],
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class BridgeStatistics:
+    """A snapshot of a bridge's counters."""
+
+    sent: int
+    """Messages published to NATS (acknowledged by the server in JetStream mode)."""
+    received: int
+    """Messages from NATS delivered to the local hub."""
+    rejected: int
+    """Incoming messages refused: invalid JSON or payload, or from a foreign client."""
+    duplicates: int
+    """Incoming messages dropped as already delivered (redeliveries, overlapping patterns)."""
+    errors: int
+    """Publishing failures and server errors (e.g. permission violations)."""
+    pending: int
+    """Local messages waiting to be sent."""
+
+
+def _check_token(part: str, key: Sequence[str]) -> None:
+    if not part or _BAD_TOKEN.search(part):
+        raise InvalidKeyError(
+            f"key part {part!r} of {tuple(key)!r} cannot be a NATS subject token "
+            "(empty, or holding '.', whitespace, '*' or '>')",
+            tuple(key),
+        )
+
+
+def key_to_subject(key: Sequence[str]) -> str:
+    """The NATS subject of a concrete key: its parts joined by ``.``."""
+    for part in key:
+        _check_token(part, key)
+    return ".".join(key)
+
+
+def pattern_to_subject(pattern: Sequence[str]) -> str:
+    """The NATS subscription subject matching exactly what ``pattern`` matches."""
+    tokens = []
+    for index, part in enumerate(pattern):
+        if part == WILDCARD:
+            tokens.append(">" if index == len(pattern) - 1 else "*")
+        else:
+            _check_token(part, pattern)
+            tokens.append(part)
+    if not tokens:
+        raise InvalidKeyError("key must have at least one part, got ()", tuple(pattern))
+    return ".".join(tokens)
+
+
+def subject_to_key(subject: str) -> Key[Any]:
+    """The key of a NATS subject: its tokens."""
+    return Key(*subject.split("."))
+
+
+def _safe(text: str) -> str:
+    # Never let credentials in a server URL reach a log line or an error message.
+    return re.sub(r"(\w+://)[^@/\s]+@", r"\1***@", text)
+
+
+class NatsBridge:
+    """Joins a local :class:`Hub` to a NATS server for chosen topics or key patterns.
+
+    Local publishes on ``keys`` are sent to NATS; what other bridges publish on them is
+    published on the local hub (through the topic's validation). A message published locally
+    is delivered locally exactly once: the bridge never re-delivers its own messages.
+
+    ``mode="core"``: at-most-once, lowest latency. ``mode="jetstream"``: each publish is
+    acknowledged by the server (retried with the same message id until it is, so the stream
+    stores it once); ``durable`` names this process's consumers, so that a restarted process
+    receives what was published while it was down. JetStream subjects carry ``subject_prefix``
+    (default ``"typedpubsub"``) as a first token, since a stream may not overlap JetStream's
+    own API subjects; core subjects have none unless given. ``queue_group`` makes bridges of
+    that name share the work: each message reaches one of them. Other keyword arguments go to
+    ``nats.connect`` unchanged (TLS, user/password, token, nkeys, credentials files, ...).
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        keys: Iterable[Key[Any]],
+        *,
+        servers: str | list[str] = "nats://127.0.0.1:4222",
+        mode: Mode = "core",
+        queue_group: str | None = None,
+        stream: str = "TYPEDPUBSUB",
+        durable: str | None = None,
+        dedupe_window: int = 100_000,
+        start_timeout: float = 10.0,
+        subject_prefix: str | None = None,
+        **connect_options: Any,
+    ) -> None:
+        if not isinstance(hub, Hub):
+            raise TypeError(f"hub must be a typedpubsub Hub, got {hub!r}")
+        if mode not in ("core", "jetstream"):
+            raise ValueError(f"mode must be 'core' or 'jetstream', got {mode!r}")
+        patterns = [check_pattern(key, "keys") for key in keys]
+        if not patterns:
+            raise ValueError("keys must hold at least one key or topic to bridge")
+        if subject_prefix is None and mode == "jetstream":
+            # A stream's subjects must not overlap JetStream's own API ('$JS.API.>'), which a
+            # leading wildcard would: JetStream subjects live under a prefix token.
+            subject_prefix = "typedpubsub"
+        if subject_prefix is not None:
+            _check_token(subject_prefix, (subject_prefix,))
+        self._prefix = () if subject_prefix is None else (subject_prefix,)
+        self._subjects = [pattern_to_subject((*self._prefix, *p)) for p in patterns]
+        for name, value in (("queue_group", queue_group), ("durable", durable)):
+            if value is not None and (not value or re.search(r"[.\s*>]", value)):
+                raise ValueError(f"{name} must be a non-empty NATS name, got {value!r}")
+        self.hub = hub
+        self.patterns: tuple[Key[Any], ...] = tuple(patterns)
+        self.mode: Mode = mode
+        self.id = uuid.uuid4().hex
+        self._servers = servers
+        self._queue_group = queue_group
+        self._stream = stream
+        self._durable = durable
+        self._connect_options = connect_options
+        self._start_timeout = start_timeout
+        self._connect_failure: asyncio.Future[BaseException] | None = None
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._subscriptions: list[Any] = []
+        self._outbox: collections.deque[tuple[str, bytes, str, Key[Any]]] = collections.deque()
+        self._outbox_event = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._dedupe_window = dedupe_window
+        self._relaying = False
+        self._closed = False
+        self._started = False
+        self._sent = self._received = self._rejected = self._duplicates = self._errors = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, set up subscriptions (and the JetStream stream), start forwarding."""
+        if self._closed:
+            raise ClosedError("bridge is closed; create a new NatsBridge")
+        if self._started:
+            return
+        self._started = True
+        options: dict[str, Any] = {
+            "allow_reconnect": True,
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.2,
+            "name": f"typedpubsub-bridge-{self.id[:8]}",
+            **self._connect_options,
+        }
+        options.setdefault("no_echo", self.mode == "core")
+        options["error_cb"] = self._chain(options.get("error_cb"), self._on_server_error)
+        servers = [self._servers] if isinstance(self._servers, str) else list(self._servers)
+        # nats-py retries a refused first connection for ever when reconnecting is allowed:
+        # the first error during start() ends it instead, with a clear message.
+        loop = asyncio.get_running_loop()
+        self._connect_failure = loop.create_future()
+        connecting = loop.create_task(nats.connect(servers=servers, **options))
+        waiting: set[asyncio.Future[Any]] = {connecting, self._connect_failure}
+        done, _ = await asyncio.wait(
+            waiting,
+            timeout=self._start_timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        failure: BaseException | None = None
+        if connecting in done:
+            failure = connecting.exception()
+        elif self._connect_failure in done:
+            failure = self._connect_failure.result()
+        else:
+            failure = TimeoutError(f"no connection within {self._start_timeout} s")
+        if failure is not None or connecting not in done:
+            connecting.cancel()
+            await asyncio.wait({connecting})
+            if not connecting.cancelled() and connecting.exception() is None:
+                await connecting.result().close()
+            self._started = False
+            raise BridgeConnectionError(
+                f"cannot connect to NATS at {_safe(', '.join(servers))}: "
+                f"{_safe(str(failure) or type(failure).__name__)}"
+            ) from None
+        self._nc = connecting.result()
+        try:
+            if self.mode == "jetstream":
+                await self._setup_jetstream()
+            await self._subscribe()
+        except Exception:
+            await self._nc.close()
+            self._started = False
+            raise
+        self._connect_failure = None  # from now on, server errors are reported
+        for pattern in self.patterns:
+            self.hub.add_subscriber(pattern, self._outbound)
+        self._sender = asyncio.get_running_loop().create_task(
+            self._send_loop(), name=f"typedpubsub NATS bridge {self.id[:8]} sender"
+        )
+
+    def _chain(self, user_cb: Any, ours: Any) -> Any:
+        async def both(error: Exception) -> None:
+            await ours(error)
+            if user_cb is not None:
+                await user_cb(error)
+
+        return both
+
+    async def _setup_jetstream(self) -> None:
+        assert self._nc is not None
+        self._js = self._nc.jetstream()
+        subjects = sorted(set(self._subjects))
+        try:
+            info = await self._js.stream_info(self._stream)
+        except nats.js.errors.NotFoundError:
+            await self._js.add_stream(name=self._stream, subjects=subjects)
+            return
+        existing = set(info.config.subjects or [])
+        if not set(subjects) <= existing:
+            config = info.config
+            config.subjects = sorted(existing | set(subjects))
+            await self._js.update_stream(config)
+
+    async def _subscribe(self) -> None:
+        assert self._nc is not None
+        for index, subject in enumerate(self._subjects):
+            if self._js is None:
+                sub = await self._nc.subscribe(
+                    subject, queue=self._queue_group or "", cb=self._on_message
+                )
+            else:
+                queue = f"{self._queue_group}-{index}" if self._queue_group else None
+                durable = f"{self._durable}-{index}" if self._durable and not queue else None
+                sub = await self._js.subscribe(
+                    subject,
+                    queue=queue,
+                    durable=durable,
+                    stream=self._stream,
+                    cb=self._on_message,
+                    manual_ack=True,
+                    deliver_policy=None if (durable or queue) else api.DeliverPolicy.NEW,
+                )
+            self._subscriptions.append(sub)
+        await self._nc.flush()  # the server has every subscription before start() returns
+
+    async def aclose(self, *, timeout: float = 10.0) -> None:
+        """Stop forwarding, send what is queued (within ``timeout``), drain and disconnect."""
+        if self._closed:
+            return
+        self._closed = True
+        for pattern in self.patterns:
+            self.hub._remove(pattern, self._outbound)
+        if self._sender is not None:
+            self._outbox_event.set()
+            done, _ = await asyncio.wait({self._sender}, timeout=timeout)
+            if not done:
+                self._sender.cancel()
+                await asyncio.wait({self._sender})
+                if self._outbox:
+                    self._report(
+                        self._outbox[0][3],
+                        self._outbox[0][0],
+                        "publish",
+                        f"{len(self._outbox)} message(s) unsent at close",
+                    )
+        if self._nc is not None and not self._nc.is_closed:
+            try:
+                await asyncio.wait_for(self._nc.drain(), timeout)
+            except Exception:  # drain can fail on a dead connection; close regardless
+                await self._nc.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def statistics(self) -> BridgeStatistics:
+        """A frozen snapshot of this bridge's counters."""
+        return BridgeStatistics(
+            sent=self._sent,
+            received=self._received,
+            rejected=self._rejected,
+            duplicates=self._duplicates,
+            errors=self._errors,
+            pending=len(self._outbox),
+        )
+
+    # -- outgoing ---------------------------------------------------------------------------
+
+    def _topic_for(self, key: Sequence[str]) -> Key[Any]:
+        for pattern in self.patterns:
+            if is_subset(tuple(key), pattern):
+                return pattern
+        raise LookupError(key)  # pragma: no cover - only called for keys the hub routed here
+
+    def _outbound(self, key: Key[Any], message: Any) -> None:
+        if self._relaying or self._closed:
+            return  # came from NATS: do not send it back
+        pattern = self._topic_for(key)
+        subject = key_to_subject((*self._prefix, *key))
+        if isinstance(pattern, Topic):
+            data = pattern.adapter.dump_json(message)
+        else:
+            try:
+                data = json.dumps(message, separators=(",", ":")).encode()
+            except (TypeError, ValueError) as exc:
+                self._report(key, subject, "unserialisable", str(exc))
+                raise TypeError(
+                    f"message on untyped key {tuple(key)!r} must be JSON-serialisable to cross "
+                    f"NATS (bridge a Topic for typed payloads): {exc}"
+                ) from None
+        self._outbox.append((subject, data, uuid.uuid4().hex, key))
+        self._outbox_event.set()
+
+    async def _send_loop(self) -> None:
+        assert self._nc is not None
+        outbox = self._outbox
+        headers_base = {ORIGIN_HEADER: self.id}
+        while True:
+            if not outbox:
+                if self._closed:
+                    return
+                self._outbox_event.clear()
+                await self._outbox_event.wait()
+                continue
+            subject, data, msg_id, key = outbox[0]
+            headers = {**headers_base, MSG_ID_HEADER: msg_id}
+            try:
+                if self._js is None:
+                    await self._nc.publish(subject, data, headers=headers)
+                else:
+                    await self._js.publish(subject, data, headers=headers, timeout=2.0)
+            except Exception as exc:
+                if self._js is None or self._closed and self._nc.is_closed:
+                    outbox.popleft()
+                    self._report(key, subject, "publish", str(exc) or type(exc).__name__)
+                    continue
+                # JetStream: retry with the same message id until the server acknowledges.
+                self._errors += 1
+                logger.warning("publish of %s not acknowledged yet (%r); retrying", subject, exc)
+                await asyncio.sleep(0.2)
+                continue
+            outbox.popleft()
+            self._sent += 1
+
+    # -- incoming ---------------------------------------------------------------------------
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            self._deliver(msg)
+        finally:
+            if self._js is not None:
+                try:
+                    await msg.ack()
+                except Exception as exc:  # the server will redeliver; dedupe catches it
+                    logger.warning("could not acknowledge %s: %r", msg.subject, exc)
+
+    def _deliver(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        subject = msg.subject
+        key = Key(*subject.split(".")[len(self._prefix) :])
+        origin = headers.get(ORIGIN_HEADER)
+        if origin is None:
+            self._rejected += 1
+            self._report(key, subject, "foreign", f"message without a {ORIGIN_HEADER} header")
+            return
+        if origin == self.id:
+            return  # our own message, back from the stream
+        msg_id = headers.get(MSG_ID_HEADER)
+        if msg_id is not None:
+            if msg_id in self._seen:
+                self._duplicates += 1
+                return
+            self._seen[msg_id] = None
+            if len(self._seen) > self._dedupe_window:
+                self._seen.popitem(last=False)
+        try:
+            pattern = self._topic_for(key)
+        except LookupError:  # pragma: no cover - NATS routed it by our subjects
+            return
+        source: Validator[Any] | None = None
+        if isinstance(pattern, Topic):
+            try:
+                payload = pattern.adapter.validate_json(msg.data)
+            except PydanticValidationError as exc:
+                self._rejected += 1
+                reason = "invalid_json" if _is_json_error(exc) else "invalid_payload"
+                self._report(key, subject, reason, str(exc).replace("\n", " "))
+                return
+            source = pattern._validator
+        else:
+            try:
+                payload = json.loads(msg.data)
+            except ValueError as exc:
+                self._rejected += 1
+                self._report(key, subject, "invalid_json", str(exc))
+                return
+        self._relaying = True
+        try:
+            self.hub._dispatch(self.hub._route(key), key, payload, source, False)
+        except ClosedError:
+            return
+        finally:
+            self._relaying = False
+        self._received += 1
+
+    # -- reporting --------------------------------------------------------------------------
+
+    async def _on_server_error(self, error: Exception) -> None:
+        failure = self._connect_failure
+        if failure is not None and not failure.done():
+            failure.set_result(error)  # still starting: start() raises it
+            return
+        text = _safe(str(error) or type(error).__name__)
+        match = re.search(r'(?:publish|subscription) to "([^"]+)"', text)
+        subject = match.group(1) if match else ""
+        key = subject_to_key(subject) if subject else Key("server")
+        self._report(key, subject, "server", text)
+
+    def _report(self, key: Sequence[str], subject: str, reason: str, error: str) -> None:
+        if reason in ("publish", "server", "unserialisable"):
+            self._errors += 1
+        logger.error("NATS bridge %s: %s on %r: %s", self.id[:8], reason, subject, _safe(error))
+        if self.hub.closed:
+            return
+        full_key = Key(*BRIDGE_ERROR[:-1], *escape_wildcards(key))
+        failure = BridgeFailure(Key(*key), subject, reason, _safe(error))
+        self.hub._dispatch(
+            self.hub._route(full_key), full_key, failure, BRIDGE_ERROR._validator, False
+        )
+
+
+def _is_json_error(exc: PydanticValidationError) -> bool:
+    return any(error["type"] == "json_invalid" for error in exc.errors())

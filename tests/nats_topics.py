@@ -1,0 +1,25 @@
+"""Topics shared by the NATS tests and their peer process."""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+
+from typedpubsub import Topic
+
+
+@dataclasses.dataclass
+class Trade:
+    trade_id: int
+    quantity: int
+    price: decimal.Decimal
+
+
+@dataclasses.dataclass
+class Confirmation:
+    trade_id: int
+    venue: str
+
+
+TRADES = Topic(("*", "trade", "*"), Trade, name="trades")
+CONFIRMATIONS = Topic(("*", "confirmed"), Confirmation, name="confirmations")

@@ -1,0 +1,33 @@
+"""The benchmark suite runs at a tiny size and delivers correctly (no timing is asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import run
+
+from .conftest import recorded_triples, shared_dir
+
+
+def test_benchmark_smoke() -> None:
+    """Every workload runs for every implementation, and each checks its delivery count."""
+    run.REAL = run.real_workload(recorded_triples()) if shared_dir() else None
+    lines: list[str] = []
+    results = run.run_all(run.SMOKE, 1, lines.append)
+    report = run.report(results, run.SMOKE, 1, "python benchmarks/run.py --smoke")
+    workloads = set(results["rates"])
+    assert len(workloads) == (8 if run.REAL is not None else 7)
+    for by_impl in results["rates"].values():
+        assert {"floor", "typedpubsub", "aiopubsub"} <= set(by_impl)
+        assert all(rate > 0 for rate in by_impl.values())
+    assert "## Targets" in report
+    assert len(run.evaluate(results)) >= 10
+
+
+async def test_a_wrong_delivery_fails_the_run() -> None:
+    """A benchmark whose listener misses messages fails instead of reporting a rate."""
+    counter = run.Counter(2)
+    counter.hit()
+    counter.done.set()  # pretend it finished early
+    with pytest.raises(run.WrongDelivery, match=r"^broken: 1 delivered, expected 2$"):
+        await counter.wait("broken")

@@ -784,18 +784,18 @@ def report(results: dict[str, Any], sizes: dict[str, int], repetitions: int, com
 
 
 FULL = {
-    "messages": 200_000,
+    "messages": 100_000,
     "subs_small": 1_000,
     "subs_large": 10_000,
     "churn_existing": 10_000,
     "churn_warm": 2_000,
     "fanout": 4_000,
     "new_keys": 100_000,
-    "new_keys_aiopubsub": 2_000,
+    "new_keys_aiopubsub": 500,
     "churn": 5_000,
-    "churn_aiopubsub": 200,
-    "real": 200_000,
-    "memory": 300_000,
+    "churn_aiopubsub": 30,
+    "real": 100_000,
+    "memory": 200_000,
     "validation": 100_000,
 }
 SMOKE = {
@@ -835,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
-    repetitions = args.repetitions or (1 if args.smoke else 5)
+    repetitions = args.repetitions or (1 if args.smoke else 3)
     REAL = load_real_workload()
     if REAL is None:
         print("../shared is absent: skipping the real recorded workload", file=sys.stderr)

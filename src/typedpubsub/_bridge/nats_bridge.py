@@ -239,7 +239,8 @@ class NatsBridge:
             "name": f"typedpubsub-bridge-{self.id[:8]}",
             **self._connect_options,
         }
-        options.setdefault("no_echo", self.mode == "core")
+        # Not no_echo: with it, nats-server 2.15 was seen to drop messages to other connections
+        # (about one in five, tests/test_nats.py shows it). Own messages are filtered by origin.
         options["error_cb"] = self._chain(options.get("error_cb"), self._on_server_error)
         servers = [self._servers] if isinstance(self._servers, str) else list(self._servers)
         # nats-py retries a refused first connection for ever when reconnecting is allowed:
@@ -329,7 +330,11 @@ class NatsBridge:
                     deliver_policy=None if (durable or queue) else api.DeliverPolicy.NEW,
                 )
             self._subscriptions.append(sub)
-        await self._nc.flush()  # the server has every subscription before start() returns
+        # The server must have every subscription before start() returns. nats-py writes a
+        # flush's PING ahead of buffered commands, so one flush can return before the server saw
+        # the SUBs; the second PING goes out behind them.
+        await self._nc.flush()
+        await self._nc.flush()
 
     async def aclose(self, *, timeout: float = 10.0) -> None:
         """Stop forwarding, send what is queued (within ``timeout``), drain and disconnect."""

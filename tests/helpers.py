@@ -63,15 +63,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.received: list[tuple[Key, Any]] = []
-        self.event = asyncio.Event()
 
     def sync(self, key: Key, message: Any) -> None:
         self.received.append((key, message))
-        self.event.set()
 
     async def async_(self, key: Key, message: Any) -> None:
         self.received.append((key, message))
-        self.event.set()
 
     @property
     def messages(self) -> list[Any]:

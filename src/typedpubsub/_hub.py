@@ -94,6 +94,7 @@ class Hub:
         self._dropped = 0
         self._failed = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self._bind_loop()
 
     # -- publishing -------------------------------------------------------------------------
@@ -163,7 +164,7 @@ class Hub:
         if isinstance(key, Topic):
             message = key.validate(message)
         source = key._validator if isinstance(key, Topic) else None
-        if threading.get_ident() == getattr(self, "_loop_thread", None):
+        if threading.get_ident() == self._loop_thread:
             self._dispatch(self._route(key), key, message, source, True)
             return
         loop.call_soon_threadsafe(self._publish_from_thread, key, message, source)

@@ -239,8 +239,8 @@ class NatsBridge:
             "name": f"typedpubsub-bridge-{self.id[:8]}",
             **self._connect_options,
         }
-        # Not no_echo: with it, nats-server 2.15 was seen to drop messages to other connections
-        # (about one in five, tests/test_nats.py shows it). Own messages are filtered by origin.
+        # Not no_echo: in a raw nats-py experiment here, no_echo connections lost 9 of 100 first
+        # messages to a peer that lost none without it. Own messages are filtered by origin.
         options["error_cb"] = self._chain(options.get("error_cb"), self._on_server_error)
         servers = [self._servers] if isinstance(self._servers, str) else list(self._servers)
         # nats-py retries a refused first connection for ever when reconnecting is allowed:

@@ -50,7 +50,9 @@ TRAILING_WILDCARD_NOTE = (
 Action = Literal["send", "receive"]
 TopicsArg = Topic[Any] | Iterable[Topic[Any]] | Mapping[str, Topic[Any]]
 
-_DECIMAL_PATTERN = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+# Stricter than pydantic (no surrounding whitespace, at most 9 exponent digits, which keeps
+# within Decimal's limits): every string the schema accepts, pydantic accepts.
+_DECIMAL_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,9})?$"
 
 
 class _Generator(GenerateJsonSchema):

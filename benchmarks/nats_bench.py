@@ -198,7 +198,9 @@ NATS_NOTES = (
     "arrival parses them, validates the JSON into the type, checks the id against the duplicate "
     "window and publishes on the receiving hub. What would close the gap: `trust_instances=True` "
     "topics, sending the message id only where duplicates can happen (JetStream, overlapping "
-    "patterns), and batching the sender's writes; not done yet."
+    "patterns) or in one combined header (nats-py parses each header line in about 3 us here, "
+    "measured with timeit on `Client._parse_header_lines`), and batching the sender's writes; "
+    "not done yet."
 )
 
 

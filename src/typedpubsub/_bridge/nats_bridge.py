@@ -222,6 +222,7 @@ class NatsBridge:
         self._sent = self._received = self._rejected = self._duplicates = self._errors = 0
         self._counter = 0  # message ids are this bridge's id and a sequence number: unique
         self._outbound_routes: dict[tuple[str, ...], tuple[Key[Any], str]] = {}
+        self._inbound_routes: dict[str, tuple[Key[Any], Key[Any]]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -239,8 +240,9 @@ class NatsBridge:
             "name": f"typedpubsub-bridge-{self.id[:8]}",
             **self._connect_options,
         }
-        # Not no_echo: in a raw nats-py experiment here, no_echo connections lost 9 of 100 first
-        # messages to a peer that lost none without it. Own messages are filtered by origin.
+        # Core mode needs no echo of its own messages (JetStream consumers get them regardless,
+        # and are filtered by the origin header).
+        options.setdefault("no_echo", self.mode == "core")
         options["error_cb"] = self._chain(options.get("error_cb"), self._on_server_error)
         servers = [self._servers] if isinstance(self._servers, str) else list(self._servers)
         # nats-py retries a refused first connection for ever when reconnecting is allowed:
@@ -459,7 +461,17 @@ class NatsBridge:
     def _deliver(self, msg: Msg) -> None:
         headers = msg.headers or {}
         subject = msg.subject
-        key = Key(*subject.split(".")[len(self._prefix) :])
+        inbound = self._inbound_routes.get(subject)
+        if inbound is None:
+            if len(self._inbound_routes) >= 4096:
+                self._inbound_routes.clear()
+            inbound_key = Key(*subject.split(".")[len(self._prefix) :])
+            try:
+                inbound = (inbound_key, self._topic_for(inbound_key))
+            except LookupError:  # pragma: no cover - NATS routes only our subjects to us
+                return
+            self._inbound_routes[subject] = inbound
+        key, pattern = inbound
         origin = headers.get(ORIGIN_HEADER)
         if origin is None:
             self._rejected += 1
@@ -475,10 +487,6 @@ class NatsBridge:
             self._seen[msg_id] = None
             if len(self._seen) > self._dedupe_window:
                 self._seen.popitem(last=False)
-        try:
-            pattern = self._topic_for(key)
-        except LookupError:  # pragma: no cover - NATS routed it by our subjects
-            return
         source: Validator[Any] | None = None
         if isinstance(pattern, Topic):
             try:

@@ -389,3 +389,16 @@ def test_recording_hub_records_meta_messages_when_asked() -> None:
     quiet = RecordingHub()
     quiet.add_subscriber(Key("a", "*"), MockAsyncQueue())
     assert quiet.published == []
+
+
+def test_statistics_stay_exact_when_the_shared_routes_overflow() -> None:
+    """More distinct target sets than the cache holds: no publish goes uncounted."""
+    hub = Hub(route_cache_size=4)
+    for i in range(10):
+        hub.add_subscriber(Key("k", str(i)), MockAsyncQueue())
+    order = [0, 1, 2, 3, 4, 1, 2, 3, 5, 6, 7, 8, 9, 9]  # reuses keys cached across a reset
+    for i in order:
+        hub.publish(Key("k", str(i)), None)
+    stats = hub.statistics()
+    assert stats.published == len(order)
+    assert stats.delivered == len(order)

@@ -261,6 +261,7 @@ async def test_subscribe_unsubscribe_cycles_leave_no_residue(hub: Hub) -> None:
     assert grown < 2_000, f"{grown} memory blocks more after 100,000 cycles"
     assert hub.statistics().subscriptions == 0
     assert hub._key_counts == {}
+    assert hub._callback_counts == {}
     assert hub._router._root.is_empty()
 
 

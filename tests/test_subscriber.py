@@ -476,3 +476,20 @@ async def test_same_callback_in_two_sync_listeners(hub: Hub, subscriber: Subscri
     hub.publish(Key("a"), 2)
     hub.publish(Key("b"), 3)
     assert rec.messages == [1, 1, 2, 3]
+
+
+async def test_same_callback_in_two_subscribers(hub: Hub) -> None:
+    """One function used as a sync listener by two subscribers: both receive, each removes alone."""
+    rec = Recorder()
+    first = Subscriber(hub, "first")
+    second = Subscriber(hub, "second")
+    first.add_sync_listener(Key("a"), rec.sync)
+    second.add_sync_listener(Key("a"), rec.sync)
+    hub.publish(Key("a"), 1)
+    assert rec.messages == [1, 1]
+    await first.aclose()
+    hub.publish(Key("a"), 2)
+    assert rec.messages == [1, 1, 2]
+    (stats,) = second.statistics()
+    assert stats.delivered == 2
+    await second.aclose()

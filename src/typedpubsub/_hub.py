@@ -85,6 +85,9 @@ class Hub:
         self._generation = 0
         self._seq = itertools.count()
         self._key_counts: dict[tuple[str, ...], int] = {}
+        # Subscriptions per callback: a subscription is known by its (pattern, callback), so a
+        # caller that must not share a callback with another subscription asks here.
+        self._callback_counts: dict[object, int] = {}
         self._closed = False
         self._subscribers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self._publishers: weakref.WeakSet[Publisher] = weakref.WeakSet()
@@ -201,10 +204,11 @@ class Hub:
         targets = tuple(self._router.match(key))
         # Keys that reach the same targets share one route object: a cached key then costs
         # little more than its dict entry.
-        if (
-            self._shared_generation != self._generation
-            or len(self._shared_routes) >= self._route_cache_size
-        ):
+        if len(self._shared_routes) >= self._route_cache_size:
+            # Retired routes must not stay reachable from the key cache, or their hits would
+            # go uncounted: start a new generation, which makes every cached route stale.
+            self._generation += 1
+        if self._shared_generation != self._generation:
             self._retire_routes()
             self._shared_generation = self._generation
         route = self._shared_routes.get(targets)
@@ -411,6 +415,7 @@ class Hub:
             label or callback_label(callback),
         )
         self._router.add(target)
+        self._callback_counts[callback] = self._callback_counts.get(callback, 0) + 1
         self._generation += 1
         plain = tuple(pattern)
         count = self._key_counts[plain] = self._key_counts.get(plain, 0) + 1
@@ -442,6 +447,11 @@ class Hub:
         if target is None:
             logger.warning("Unsubscribe from nonexistent subscription to key = %r.", tuple(pattern))
             return False
+        remaining = self._callback_counts[callback] - 1
+        if remaining:
+            self._callback_counts[callback] = remaining
+        else:
+            del self._callback_counts[callback]
         self._generation += 1
         plain = tuple(pattern)
         count = self._key_counts[plain] - 1

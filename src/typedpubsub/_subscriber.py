@@ -264,8 +264,9 @@ class Subscriber:
         if self._is_duplicate(keyset, callback):
             return
         deliver: Callable[[Any, Any], object] = callback
-        if any(other.callback == callback for other in self._listeners.values()):
-            # The hub knows a subscription by its callback: give this listener its own.
+        if callback in self._hub._callback_counts:
+            # The hub knows a subscription by its callback, and this one is in use (by this or
+            # another subscriber): give this listener its own.
             deliver = _own_callback(callback)
 
         listener = _Listener(keyset, callback, deliver, None, Counters(), self._label(callback))

@@ -9,6 +9,7 @@ longer needed is an error under both checkers, which the canary proves.
 from __future__ import annotations
 
 import configparser
+import importlib
 import json
 import shutil
 import subprocess
@@ -22,8 +23,10 @@ from .conftest import ROOT
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - mypy depends on tomli before 3.11
-    import tomli as tomllib
+
+    load_toml = tomllib.loads
+else:  # the test extra installs tomli before 3.11
+    load_toml = importlib.import_module("tomli").loads
 
 CHECKS = ROOT / "tests" / "typecheck"
 CANARY = CHECKS / "canary" / "canary.py"
@@ -80,7 +83,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with (folder / "mypy.ini").open("w") as f:
         mypy_config.write(f)
 
-    pyright = dict(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["basedpyright"])
+    pyright = dict(load_toml((ROOT / "pyproject.toml").read_text())["tool"]["basedpyright"])
     for option in ("include", "exclude", "stubPath"):
         pyright.pop(option, None)
     (folder / "pyrightconfig.json").write_text(json.dumps(pyright))

@@ -112,4 +112,4 @@ def run_python_example(code: str, expected: str | None, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     if expected is not None:
-        assert result.stdout == expected
+        assert result.stdout == expected, f"printed instead:\n{result.stdout}"

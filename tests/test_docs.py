@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +37,59 @@ def test_every_guide_page_has_an_example() -> None:
 def test_docs_example(example: Example, tmp_path: Path) -> None:
     """The block runs without error or warning and prints exactly the documented output."""
     run_python_example(example.code, example.expected, tmp_path)
+
+
+def _example_modules(directory: Path) -> list[str]:
+    """Write each example as a module of ``directory``; the paths, for a type checker."""
+    paths = []
+    for index, example in enumerate(EXAMPLES):
+        name = re.sub(r"\W", "_", example.id)
+        path = directory / f"example_{index}_{name}.py"
+        path.write_text(example.code)
+        paths.append(str(path))
+    return paths
+
+
+def _checked(command: list[str], **env: str) -> None:
+    """Run a type checker from the project root; it must find nothing."""
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_examples_pass_mypy_strict(tmp_path: Path) -> None:
+    """The examples type-check under mypy --strict, and each `# type: ignore[code]` is needed."""
+    paths = _example_modules(tmp_path)
+    # MYPYPATH: examples/ is importable from the project root, as when the examples run.
+    _checked(
+        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", *paths], MYPYPATH=str(ROOT)
+    )
+
+
+def test_examples_pass_basedpyright(tmp_path: Path) -> None:
+    """The examples type-check under basedpyright too, and each `# type: ignore` is needed."""
+    found = shutil.which("basedpyright", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail("basedpyright is not installed: install the test extra")
+    _example_modules(tmp_path)
+    # Unlike the project's own settings, `# type: ignore` counts here: readers use either checker.
+    config = {
+        "pythonVersion": "3.10",
+        "typeCheckingMode": "standard",
+        "enableTypeIgnoreComments": True,
+        "reportUnnecessaryTypeIgnoreComment": "error",
+        "extraPaths": [str(ROOT)],
+        "stubPath": str(ROOT / "stubs"),
+    }
+    (tmp_path / "pyrightconfig.json").write_text(json.dumps(config))
+    _checked([found, "--project", str(tmp_path), "--pythonpath", sys.executable])
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(DOCS)) for page in PAGES])

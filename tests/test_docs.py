@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import given
@@ -154,3 +156,29 @@ def test_parser_recovers_generated_pages(pieces: list[tuple[str, bool, str]]) ->
             and not pieces[index][1]
             and not pieces[index][2].strip()
         )
+
+
+def _sphinx_roles() -> ModuleType:
+    """The reference's griffe extension (docs/_ext), loaded by path; it needs the docs extra."""
+    pytest.importorskip("griffe", reason="the docs extra is not installed")
+    spec = importlib.util.spec_from_file_location("sphinx_roles", DOCS / "_ext" / "sphinx_roles.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("docstring", "rendered"),
+    [
+        (":class:`~typedpubsub.errors.InvalidKeyError`", "`InvalidKeyError`"),
+        (":class:`typedpubsub.Hub` and :meth:`Hub.publish`", "`typedpubsub.Hub` and `Hub.publish`"),
+        (":py:func:`~a.b` :mod:`typedpubsub.nats`", "`b` `typedpubsub.nats`"),
+        ("``code`` and :unknown:`x` stay", "``code`` and :unknown:`x` stay"),
+    ],
+)
+def test_sphinx_roles_become_code_spans(docstring: str, rendered: str) -> None:
+    """Sphinx cross-reference roles in docstrings render as code spans, the rest unchanged."""
+    module = _sphinx_roles()
+    assert module.ROLE.sub(module._code_span, docstring) == rendered

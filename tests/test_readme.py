@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from .conftest import ROOT
+from .markdown_examples import python_examples, run_python_example
 
-BLOCK = re.compile(r"```(\w+)[^\n]*\n(.*?)```", re.DOTALL)
-
-
-def readme_examples() -> list[tuple[str, str | None]]:
-    """(code, expected output or None) for each python block; a ```text block right after is output."""
-    blocks = [
-        (m.group(1), m.group(2), m.start(), m.end())
-        for m in BLOCK.finditer((ROOT / "README.md").read_text())
-    ]
-    text = (ROOT / "README.md").read_text()
-    examples = []
-    for index, (lang, body, _, end) in enumerate(blocks):
-        if lang != "python":
-            continue
-        expected = None
-        if index + 1 < len(blocks):
-            next_lang, next_body, next_start, _ = blocks[index + 1]
-            if next_lang == "text" and not text[end:next_start].strip():
-                expected = next_body
-        examples.append((body, expected))
-    return examples
-
-
-EXAMPLES = readme_examples()
+EXAMPLES = [(example.code, example.expected) for example in python_examples(ROOT / "README.md")]
 
 
 def test_readme_has_examples() -> None:
@@ -48,22 +23,7 @@ def test_readme_has_examples() -> None:
 )
 def test_readme_example(code: str, expected: str | None, tmp_path: Path) -> None:
     """The block runs without error or warning and prints exactly the documented output."""
-    script = tmp_path / "example.py"
-    script.write_text(code)
-    # As a reader runs it: from the project root, where examples/ is importable.
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-W", "error", str(script)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
-    if expected is not None:
-        assert result.stdout == expected
+    run_python_example(code, expected, tmp_path)
 
 
 def test_guarantees_cite_existing_tests() -> None:

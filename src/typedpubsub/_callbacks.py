@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-from collections.abc import Coroutine, Iterable
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Annotated, Any, TypeVar, Union, cast, get_args, get_origin
 
 from ._topic import Topic, type_name
 
@@ -44,7 +44,7 @@ def check_result(result: object) -> None:
 def _message_parameter(callback: object) -> tuple[str, Any] | None:
     """The name and resolved annotation of the callback's message parameter, if knowable."""
     try:
-        signature = inspect.signature(callback, eval_str=True)  # type: ignore[arg-type]  # any callable
+        signature = inspect.signature(cast("Callable[..., object]", callback), eval_str=True)
     except Exception:  # unresolvable annotations, builtins without a signature: no check
         return None
     positional = [

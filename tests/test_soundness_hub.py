@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import typedpubsub
@@ -22,6 +22,7 @@ from typedpubsub import (
     Key,
     ListenerFailure,
     MessageDropped,
+    Overflow,
     PayloadValidationError,
     Subscriber,
     Topic,
@@ -501,3 +502,90 @@ async def test_threadsafe_publish_on_a_full_raise_queue_counts_drops(
     gate.open.set()
     await eventually(lambda: len(gate.got) + hub.statistics().dropped == 100)
     assert gate.got == sorted(gate.got)
+
+
+# -- properties ---------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    overflow=st.sampled_from(["drop_oldest", "drop_newest", "raise"]),
+    size=st.integers(1, 3),
+    steps=st.lists(st.booleans(), max_size=30),
+)
+def test_every_message_is_delivered_dropped_or_queued(
+    overflow: Overflow, size: int, steps: list[bool]
+) -> None:
+    """Under any interleaving of publishes and reads, each message is counted exactly once."""
+
+    async def run() -> None:
+        async with Hub() as hub, Subscriber(hub, "prop") as subscriber:
+            stream = subscriber.stream(Key("p"), max_queue_size=size, overflow=overflow)
+            published = refused = 0
+            for publish in steps:
+                if publish:
+                    published += 1
+                    try:
+                        hub.publish(Key("p"), published)
+                    except QueueFullError:
+                        assert overflow == "raise"
+                elif stream.statistics().queued:
+                    await asyncio.wait_for(stream.__anext__(), 1)
+            mine = stream.statistics()
+            assert mine.delivered + mine.dropped + mine.queued == published
+            refused = mine.dropped if overflow != "drop_oldest" else 0
+            stats = hub.statistics()
+            assert (stats.published, stats.dropped) == (published, mine.dropped)
+            assert stats.delivered == published - refused
+            stream.close()
+
+    asyncio.run(run())
+
+
+@dataclasses.dataclass
+class Animal:
+    """A base class."""
+
+
+@dataclasses.dataclass
+class Dog(Animal):
+    """A subclass."""
+
+
+@dataclasses.dataclass
+class Cat(Animal):
+    """Another subclass."""
+
+
+_KINDS: dict[str, Any] = {
+    "object": object,
+    "Animal": Animal,
+    "Dog": Dog,
+    "Cat": Cat,
+    "Dog | None": Dog | None,
+    "Cat | int": Cat | int,
+    "int": int,
+    "float": float,
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(annotation=st.sampled_from(sorted(_KINDS)), payload=st.sampled_from(["Dog", "Cat", "int"]))
+def test_listener_check_agrees_with_issubclass(annotation: str, payload: str) -> None:
+    """Registration refuses a listener exactly when no member of its annotation is a supertype."""
+    hub = Hub()
+    expected_type = _KINDS[annotation]
+    payload_type = _KINDS[payload]
+    members = getattr(expected_type, "__args__", (expected_type,))
+    accepts = any(
+        issubclass(payload_type, m) or (m is float and payload_type is int) for m in members
+    )
+    namespace: dict[str, Any] = {"Key": Key, **{k: v for k, v in _KINDS.items() if k.isalpha()}}
+    exec(f"def listener(key: Key, message: {annotation}) -> None: pass", namespace)
+    listener = namespace["listener"]
+    topic = Topic(("animals",), payload_type)
+    if accepts:
+        hub.add_subscriber(topic, listener)
+    else:
+        with pytest.raises(TypeError, match=r"^callback listener takes message: "):
+            hub.add_subscriber(topic, listener)

@@ -191,6 +191,8 @@ async def test_listener_annotated_for_another_type_is_refused(
         subscriber.add_sync_listener(TRADES, sync_on_quote)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match=pattern.replace("on_quote", "sync_on_quote")):
         hub.add_subscriber(TRADES, sync_on_quote)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    with pytest.raises(TypeError, match=pattern.replace("on_quote", "sync_on_quote")):
+        subscriber.sync_subscribe(TRADES, sync_on_quote)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match=r"^callback sync_on_quote takes quote: Quote"):
         subscriber.add_sync_listener({TRADES, Key("plain")}, sync_on_quote)  # pyright: ignore[reportArgumentType]
     assert not hub.has_subscribers()
@@ -288,6 +290,8 @@ async def test_async_function_given_as_sync_listener_is_refused(
         subscriber.add_sync_listener(Key("c"), handler)  # statically fine: results are ignored
     with pytest.raises(TypeError, match=r"^callback must be a plain function, got async"):
         hub.add_subscriber(Key("c"), handler)
+    with pytest.raises(TypeError, match=r"^callback must be a plain function, got async"):
+        subscriber.sync_subscribe(Key("c"), handler)
 
 
 # -- 5. statistics of messages refused by a full queue -------------------------------------

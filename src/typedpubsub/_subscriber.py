@@ -181,7 +181,13 @@ class Subscriber:
         self._check_open()
         if not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
+        if is_async_callable(callback):
+            raise TypeError(
+                f"callback must be a plain function, got async {callback_label(callback)}; "
+                "use add_async_listener for async functions"
+            )
         pattern = check_pattern(key)
+        check_listener_types(callback, (pattern,))
         sub = self._subscriptions.get(subscription_id)
         if sub is None:
             sub = self._subscriptions[subscription_id] = _Subscription(callback, None)

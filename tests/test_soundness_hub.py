@@ -593,3 +593,27 @@ def test_listener_check_agrees_with_issubclass(annotation: str, payload: str) ->
     else:
         with pytest.raises(TypeError, match=r"^callback listener takes message: "):
             hub.add_subscriber(topic, listener)
+
+
+async def test_threadsafe_messages_waiting_at_close_do_not_hang_it() -> None:
+    """Thread messages waiting for room when the hub closes are delivered as apublish would be."""
+    hub = Hub()
+    subscriber = Subscriber(hub, "stuck")
+    gate = Gate()
+    subscriber.add_async_listener(Key("w"), gate, max_queue_size=1, overflow="block")
+
+    def produce() -> None:
+        for i in range(5):
+            hub.publish_threadsafe(Key("w"), i)
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    await asyncio.to_thread(thread.join, 5)
+    await eventually(lambda: hub.statistics().published >= 2)
+    await asyncio.wait_for(hub.aclose(timeout=0.05), 5)
+    stats = hub.statistics()
+    assert gate.got == []
+    # 0 was being handled and 1 queued (dropped at the drain timeout); 2-4 waited for room and
+    # were published once the listener was gone, to nobody, as an apublish would have been.
+    assert (stats.published, stats.delivered, stats.dropped) == (5, 2, 1)
+    assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

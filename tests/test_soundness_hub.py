@@ -617,3 +617,41 @@ async def test_threadsafe_messages_waiting_at_close_do_not_hang_it() -> None:
     # were published once the listener was gone, to nobody, as an apublish would have been.
     assert (stats.published, stats.delivered, stats.dropped) == (5, 2, 1)
     assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+
+_PAYLOADS: dict[type, Any] = {Ping: Ping(1), Deep: Deep("d"), int: 7, str: "s"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    subscriptions=st.lists(
+        st.tuples(
+            # A first part other than '*' keeps the hub's own messages out of these patterns.
+            st.tuples(st.sampled_from(["a", "b"])).flatmap(
+                lambda first: st.lists(st.sampled_from(["a", "b", "*"]), max_size=2).map(
+                    lambda rest: [*first, *rest]
+                )
+            ),
+            st.sampled_from(sorted(_PAYLOADS, key=lambda t: t.__name__)),
+        ),
+        max_size=5,
+    ),
+    publish_key=st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=3),
+    publish_type=st.sampled_from(sorted(_PAYLOADS, key=lambda t: t.__name__)),
+)
+def test_a_valid_typed_publish_never_raises_and_listeners_get_only_their_type(
+    subscriptions: list[tuple[list[str], type]], publish_key: list[str], publish_type: type
+) -> None:
+    """A valid typed publish never raises; listeners get only their type, or count one failure."""
+    hub = Hub()
+    received: list[tuple[type, Any]] = []
+    def recorder(payload_type: type) -> Callable[[Key, Any], None]:
+        return lambda key, message: received.append((payload_type, message))
+
+    for parts, payload_type in subscriptions:
+        hub.add_subscriber(Topic(tuple(parts), payload_type), recorder(payload_type))
+    topic = Topic(tuple(publish_key), publish_type)
+    matching = [t for parts, t in subscriptions if Key(*publish_key).is_subset_of(tuple(parts))]
+    hub.publish(topic, _PAYLOADS[publish_type])
+    assert all(isinstance(message, t) for t, message in received)
+    assert len(received) + hub.statistics().failed == len(matching)

@@ -645,6 +645,7 @@ def test_a_valid_typed_publish_never_raises_and_listeners_get_only_their_type(
     """A valid typed publish never raises; listeners get only their type, or count one failure."""
     hub = Hub()
     received: list[tuple[type, Any]] = []
+
     def recorder(payload_type: type) -> Callable[[Key, Any], None]:
         return lambda key, message: received.append((payload_type, message))
 

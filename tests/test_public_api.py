@@ -87,6 +87,20 @@ def test_cli_help_through_python_m() -> None:
     assert result.stdout.startswith("usage: typedpubsub")
 
 
+def test_cli_without_a_command_through_python_m() -> None:
+    """python -m typedpubsub alone prints usage on stderr and exits 2, as argparse errors do."""
+    result = subprocess.run(
+        [sys.executable, "-m", "typedpubsub"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("usage: typedpubsub")
+
+
 def test_console_script_is_installed() -> None:
     """The typedpubsub console script runs."""
     script = Path(sys.executable).parent / "typedpubsub"

@@ -26,9 +26,16 @@ from ._subscriber import Stream as Stream
 from ._subscriber import Subscriber as Subscriber
 from ._topic import Topic as Topic
 from ._version import __version__ as __version__
+from .errors import BridgeConnectionError as BridgeConnectionError
+from .errors import ClosedError as ClosedError
 from .errors import ConsumeQueueNotFoundError as ConsumeQueueNotFoundError
+from .errors import InvalidKeyError as InvalidKeyError
+from .errors import KeyPartTypeError as KeyPartTypeError
+from .errors import ListenerNotFoundError as ListenerNotFoundError
 from .errors import PayloadValidationError as PayloadValidationError
 from .errors import PubSubError as PubSubError
+from .errors import QueueFullError as QueueFullError
+from .errors import UnsupportedPayloadTypeError as UnsupportedPayloadTypeError
 
 __all__ = [
     "ADDED_SUBSCRIBER",
@@ -36,11 +43,16 @@ __all__ = [
     "MESSAGE_DROPPED",
     "META_TOPICS",
     "REMOVED_SUBSCRIBER",
+    "BridgeConnectionError",
+    "ClosedError",
     "ConsumeQueueNotFoundError",
     "Hub",
     "HubStatistics",
+    "InvalidKeyError",
     "Key",
+    "KeyPartTypeError",
     "ListenerFailure",
+    "ListenerNotFoundError",
     "ListenerStatistics",
     "MessageDropped",
     "Overflow",
@@ -48,11 +60,13 @@ __all__ = [
     "PossibleKey",
     "PubSubError",
     "Publisher",
+    "QueueFullError",
     "Stream",
     "Subscriber",
     "SubscriberEvent",
     "ThrottledPublisher",
     "Topic",
+    "UnsupportedPayloadTypeError",
     "__version__",
     "errors",
     "utils",

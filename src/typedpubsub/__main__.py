@@ -127,9 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # a command is required: say how to use it, as argparse does
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     return _run(args)
 
 

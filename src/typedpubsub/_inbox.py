@@ -18,9 +18,11 @@ __all__ = ["Inbox", "Overflow", "check_queue_options"]
 Overflow = Literal["block", "drop_oldest", "drop_newest", "raise"]
 """What a bounded queue does with a message that finds it full.
 
-``block``: ``apublish`` waits for room (a plain ``publish`` raises :class:`QueueFullError`);
-``drop_oldest``: the oldest queued message is dropped; ``drop_newest``: the new message is
-dropped; ``raise``: the publisher gets :class:`QueueFullError`. Drops are counted and reported.
+``block``: ``apublish`` and ``publish_threadsafe`` wait for room (a plain ``publish`` raises
+:class:`QueueFullError`); ``drop_oldest``: the oldest queued message is dropped;
+``drop_newest``: the new message is dropped; ``raise``: the publisher gets
+:class:`QueueFullError`. Every message a queue does not take is counted as dropped (not
+delivered) and reported on ``MESSAGE_DROPPED``.
 """
 
 OVERFLOW_POLICIES: tuple[str, ...] = get_args(Overflow)
@@ -78,12 +80,13 @@ class Inbox:
         items = self.items
         if self.max_size and len(items) >= self.max_size:
             if self.overflow == "drop_newest":
-                self._dropped(key, "drop_newest", 1)
+                self._dropped(key, "drop_newest", 1, refused=True)
                 return
             if self.overflow == "drop_oldest":
                 old_key, _ = items.popleft()
                 self._dropped(old_key, "drop_oldest", 1)
             elif self.overflow == "raise":
+                self._dropped(key, "raise", 1, refused=True)
                 raise QueueFullError(
                     f"queue of {self.label} is full (max_queue_size={self.max_size}, "
                     f"overflow='raise'); message on key {tuple(key)!r} was not queued for it",
@@ -91,6 +94,7 @@ class Inbox:
                     self.label,
                 )
             else:
+                self._dropped(key, "block", 1, refused=True)
                 raise QueueFullError(
                     f"queue of {self.label} is full (max_queue_size={self.max_size}, "
                     f"overflow='block'); use 'await apublish(...)' to wait for room, "
@@ -107,9 +111,9 @@ class Inbox:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _dropped(self, key: Any, reason: str, count: int) -> None:
+    def _dropped(self, key: Any, reason: str, count: int, *, refused: bool = False) -> None:
         self.counters.dropped += count
-        self._hub._report_drop(key, self.label, reason, count)
+        self._hub._report_drop(key, self.label, reason, count, refused=refused)
 
     def blocks(self) -> bool:
         """Whether a publish that must wait for room would wait on this inbox now."""

@@ -54,7 +54,8 @@ class MessageDropped:
     listener: str
     """Whose queue dropped it."""
     reason: str
-    """Why: ``drop_oldest``, ``drop_newest``, ``timeout``, ``cancelled`` or ``closed``."""
+    """Why: ``drop_oldest``, ``drop_newest``, ``raise`` or ``block`` (a full queue refused it),
+    ``timeout``, ``cancelled`` or ``closed``."""
     count: int
     """How many messages were dropped by this event."""
 

@@ -22,7 +22,7 @@ class ListenerStatistics:
     delivered: int
     """Messages handed to the callback that returned normally."""
     dropped: int
-    """Messages dropped by its overflow policy or by a drain timeout."""
+    """Messages dropped by its overflow policy (or refused by its full queue) or by a drain."""
     failed: int
     """Messages whose handling raised (or that did not validate into its topic type)."""
     peak_queue_size: int
@@ -38,9 +38,12 @@ class HubStatistics:
     published: int
     """Publish calls that passed validation."""
     delivered: int
-    """Deliveries to listeners and callbacks: a message reaching three listeners counts three."""
+    """Messages listeners accepted (called, or queued): a message reaching three counts three.
+
+    A message refused on arrival (by a full queue, or as invalid for a typed listener) is not
+    delivered; one queued and dropped later counts here and in ``dropped``."""
     dropped: int
-    """Messages dropped by bounded queues or drain timeouts."""
+    """Messages dropped by bounded queues (including those a full queue refused) or drains."""
     failed: int
     """Listener failures, including payloads that did not validate for a typed listener."""
     subscriptions: int

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import logging
+import threading
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -14,6 +14,7 @@ from typing import Any, Generic
 
 from typing_extensions import Self, TypeVar
 
+from ._callbacks import check_listener_types, is_async_callable
 from ._hub import Hub, callback_label
 from ._inbox import Inbox, Overflow, check_queue_options
 from ._key import Key, _describe, check_pattern
@@ -29,15 +30,6 @@ logger = logging.getLogger("typedpubsub")
 KeyArg = Key[T] | AbstractSet[Key[T]]
 
 
-def is_async_callable(obj: object) -> bool:
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    if inspect.iscoroutinefunction(obj):
-        return True
-    call = getattr(type(obj), "__call__", None)  # noqa: B004 - a class's __call__, not callable()
-    return not inspect.isfunction(obj) and inspect.iscoroutinefunction(call)
-
-
 def _keyset(keys: object) -> frozenset[Key[Any]]:
     items: Iterable[object] = keys if isinstance(keys, set | frozenset) else (keys,)
     result = frozenset(check_pattern(key, "keys") for key in items)
@@ -46,9 +38,9 @@ def _keyset(keys: object) -> frozenset[Key[Any]]:
     return result
 
 
-def _own_callback(callback: Callable[[Any, Any], object]) -> Callable[[Any, Any], None]:
-    def deliver(key: Any, message: Any) -> None:
-        callback(key, message)
+def _own_callback(callback: Callable[[Any, Any], object]) -> Callable[[Any, Any], object]:
+    def deliver(key: Any, message: Any) -> object:
+        return callback(key, message)  # the hub checks what it returns
 
     return deliver
 
@@ -189,7 +181,13 @@ class Subscriber:
         self._check_open()
         if not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
+        if is_async_callable(callback):
+            raise TypeError(
+                f"callback must be a plain function, got async {callback_label(callback)}; "
+                "use add_async_listener for async functions"
+            )
         pattern = check_pattern(key)
+        check_listener_types(callback, (pattern,))
         sub = self._subscriptions.get(subscription_id)
         if sub is None:
             sub = self._subscriptions[subscription_id] = _Subscription(callback, None)
@@ -245,7 +243,7 @@ class Subscriber:
     # -- listeners --------------------------------------------------------------------------
 
     def add_sync_listener(
-        self, keys: Key[T] | AbstractSet[Key[T]], callback: Callable[[Key, T], None]
+        self, keys: Key[T] | AbstractSet[Key[T]], callback: Callable[[Key, T], object]
     ) -> None:
         """Call ``callback(key, message)`` synchronously, inside ``publish``, for each message.
 
@@ -261,6 +259,7 @@ class Subscriber:
                 "use add_async_listener for async functions"
             )
         keyset = _keyset(keys)
+        check_listener_types(callback, keyset)
         if self._is_duplicate(keyset, callback):
             return
         deliver: Callable[[Any, Any], object] = callback
@@ -305,6 +304,7 @@ class Subscriber:
                 "add_async_listener needs a running event loop: call it from async code"
             ) from None
         keyset = _keyset(keys)
+        check_listener_types(callback, keyset)
         if self._is_duplicate(keyset, callback):
             return
         label = self._label(callback)
@@ -519,6 +519,12 @@ async def _drain(listeners: list[_Listener], timeout: float | None) -> None:
         await asyncio.wait(pending)
 
 
+def _close_stream(hub: Hub, keys: frozenset[Key[Any]], inbox: Inbox) -> None:
+    for key in keys:
+        hub._remove(key, inbox.put)
+    inbox.discard_all("closed")
+
+
 def _abort(task: asyncio.Task[None], listener: _Listener, reason: str) -> None:
     listener.stopping = True
     if listener.inbox is not None:
@@ -529,8 +535,10 @@ def _abort(task: asyncio.Task[None], listener: _Listener, reason: str) -> None:
 class Stream(Generic[T]):
     """An async iterator of ``(key, message)`` from :meth:`Subscriber.stream`.
 
-    Subscribed from creation until :meth:`aclose`; an async context manager. Messages still
-    queued when it closes are dropped and reported.
+    Subscribed from creation until :meth:`close` or :meth:`aclose`; an async context manager.
+    Messages still queued when it closes are dropped and reported. A stream collected while
+    subscribed (``async for ... in subscriber.stream(k): break`` without ``async with``) is
+    closed then, with a ``ResourceWarning``.
     """
 
     def __init__(self, hub: Hub, keys: frozenset[Key[Any]], inbox: Inbox) -> None:
@@ -555,14 +563,34 @@ class Stream(Generic[T]):
         inbox.counters.delivered += 1
         return inbox.pop()
 
-    async def aclose(self) -> None:
-        """Unsubscribe; iteration ends. Idempotent."""
+    def close(self) -> None:
+        """Unsubscribe now; iteration ends once the queue is empty. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        for key in self._keys:
-            self._hub._remove(key, self._inbox.put)
-        self._inbox.discard_all("closed")
+        _close_stream(self._hub, self._keys, self._inbox)
+
+    async def aclose(self) -> None:
+        """Unsubscribe; iteration ends (:meth:`close`, awaitable). Idempotent."""
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        hub, keys, inbox = self._hub, self._keys, self._inbox
+        loop = hub._loop
+        # Collection may run in any thread; the hub's state belongs to its loop's thread.
+        if loop is not None and loop.is_running() and hub._loop_thread != threading.get_ident():
+            loop.call_soon_threadsafe(_close_stream, hub, keys, inbox)
+        else:
+            _close_stream(hub, keys, inbox)
+        warnings.warn(
+            f"{inbox.label} was garbage collected while subscribed and is now closed; "
+            "use 'async with subscriber.stream(...)' or call close()",
+            ResourceWarning,
+            source=self,
+            stacklevel=1,
+        )
 
     async def __aenter__(self) -> Self:
         return self

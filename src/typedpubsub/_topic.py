@@ -335,3 +335,17 @@ def _rebuild_topic(
 ) -> Topic[Any]:
     validator: Validator[Any] = validator_for(payload_type, trust_instances)
     return Topic._make(parts, validator, name, description, parameters)
+
+
+def check_distinct_topics(topics: Iterable[object]) -> None:
+    """Raise ``ValueError`` if two topics bind one key to different payload types."""
+    seen: dict[tuple[str, ...], Topic[Any]] = {}
+    for topic in topics:
+        if not isinstance(topic, Topic):
+            continue
+        first = seen.setdefault(tuple(topic), topic)
+        if first.payload_type != topic.payload_type:
+            raise ValueError(
+                f"topics must not bind one key to two payload types: {tuple(topic)!r} has "
+                f"{type_name(first.payload_type)} and {type_name(topic.payload_type)}"
+            )

@@ -21,7 +21,7 @@ from pydantic_core import core_schema
 from ._hub import Hub
 from ._key import WILDCARD, overlaps
 from ._meta import META_TOPICS
-from ._topic import Topic, type_name
+from ._topic import Topic, check_distinct_topics, type_name
 
 __all__ = [
     "ASYNCAPI_VERSION",
@@ -83,6 +83,7 @@ def topic_names(topics: TopicsArg) -> dict[str, Topic[Any]]:
         pairs = [(str(name), topic) for name, topic in mapping.items()]
     else:
         pairs = [(None, topic) for topic in topics]
+    check_distinct_topics(topic for _, topic in pairs)
     named: dict[str, Topic[Any]] = {}
     for given, topic in pairs:
         if not isinstance(topic, Topic):

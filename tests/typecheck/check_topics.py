@@ -60,6 +60,8 @@ async def on_quote(key: Key, quote: Quote) -> None: ...
 async def on_anything(key: Key, message: object) -> None: ...
 def sync_on_trade(key: Key, trade: Trade) -> None: ...
 def sync_on_quote(key: Key, quote: Quote) -> None: ...
+def sync_keep_trade(key: Key, trade: Trade) -> bool:
+    return True
 
 
 async def main() -> None:
@@ -88,7 +90,10 @@ async def main() -> None:
     subscriber.add_async_listener(TRADES, sync_on_trade)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     subscriber.add_sync_listener(TRADES, sync_on_trade)
     subscriber.add_sync_listener(TRADES, sync_on_quote)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-    subscriber.add_sync_listener(TRADES, on_trade)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    subscriber.add_sync_listener(TRADES, sync_keep_trade)  # a sync listener may return a value
+    # Statically an async function is a sync listener returning a value; at run time
+    # add_sync_listener refuses it with TypeError.
+    subscriber.add_sync_listener(TRADES, on_trade)
     hub.add_subscriber(TRADES, sync_on_trade)
     hub.add_subscriber(TRADES, sync_on_quote)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 

@@ -34,7 +34,7 @@ from typing_extensions import Self
 
 from .._hub import Hub
 from .._key import WILDCARD, Key, check_pattern, escape_wildcards, is_subset
-from .._topic import Topic, Validator
+from .._topic import Topic, Validator, check_distinct_topics
 from ..errors import BridgeConnectionError, ClosedError, InvalidKeyError
 
 __all__ = [
@@ -184,6 +184,7 @@ class NatsBridge:
         patterns = [check_pattern(key, "keys") for key in keys]
         if not patterns:
             raise ValueError("keys must hold at least one key or topic to bridge")
+        check_distinct_topics(patterns)
         if subject_prefix is None and mode == "jetstream":
             # A stream's subjects must not overlap JetStream's own API ('$JS.API.>'), which a
             # leading wildcard would: JetStream subjects live under a prefix token.

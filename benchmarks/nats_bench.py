@@ -168,6 +168,18 @@ async def latency(url: str, kind: str, count: int) -> list[float]:
             echo.stdout.close()
 
 
+async def jetstream_send(url: str, count: int) -> float:
+    """Messages a JetStream bridge gets acknowledged per second: first publish to last ack."""
+    async with Hub() as hub, NatsBridge(hub, [TRADES], servers=url, mode="jetstream") as bridge:
+        topic = TRADES.fill("X")
+        start = time.perf_counter()
+        for _ in range(count):
+            await hub.apublish(topic, TRADE)
+        while bridge.statistics().sent < count:
+            await asyncio.sleep(0.001)
+        return count / (time.perf_counter() - start)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

@@ -37,7 +37,7 @@ def binary() -> str:
 
 
 class NatsServer:
-    """Starts and stops one nats-server process, with JetStream (unless told not to) in ``workdir``."""
+    """Starts and stops one nats-server process, with JetStream unless ``jetstream=False``."""
 
     def __init__(self, workdir: Path, config: str | None = None, *, jetstream: bool = True) -> None:
         self.port = free_port()

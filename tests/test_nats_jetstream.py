@@ -50,8 +50,12 @@ async def test_overlapping_topic_sets_share_one_stream(server: NatsServer) -> No
     """Topics whose subjects overlap (the README's sets) start, and each message arrives once."""
     async with Hub() as producer, Hub() as consumer:
         got: dict[str, list[tuple[str, ...]]] = {"trades": [], "orders": [], "book": []}
-        for name, pattern in zip(got, README_TOPICS, strict=True):
-            consumer.add_subscriber(pattern, lambda k, m, name=name: got[name].append(tuple(k)))
+        for keys, pattern in zip(got.values(), README_TOPICS, strict=True):
+
+            def record(key: Key, message: object, keys: list[tuple[str, ...]] = keys) -> None:
+                keys.append(tuple(key))
+
+            consumer.add_subscriber(pattern, record)
         async with (
             NatsBridge(producer, README_TOPICS, servers=server.url, mode="jetstream") as out,
             NatsBridge(consumer, README_TOPICS, servers=server.url, mode="jetstream", durable="c"),

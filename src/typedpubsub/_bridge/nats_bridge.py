@@ -39,6 +39,7 @@ from .._topic import Topic, Validator
 from ..errors import BridgeConnectionError, ClosedError, InvalidKeyError, QueueFullError
 from .jetstream import (
     DEFAULT_MAX_PENDING,
+    AckInbox,
     Entry,
     SendQueue,
     StreamLimits,
@@ -245,7 +246,8 @@ class NatsBridge:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._subscriptions: list[Any] = []
-        self._in_flight: collections.deque[tuple[Entry, asyncio.Future[Any]]] = collections.deque()
+        self._in_flight: collections.deque[tuple[Entry, int]] = collections.deque()
+        self._acks = AckInbox()
         self._deferred: list[tuple[Key[Any], str]] = []  # JetStream patterns nobody listens to
         self._subscribing: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -341,7 +343,7 @@ class NatsBridge:
 
     async def _setup_jetstream(self) -> None:
         assert self._nc is not None
-        self._js = self._nc.jetstream(publish_async_max_pending=_ACK_WINDOW)
+        self._js = self._nc.jetstream()
         where = _safe(str(self._nc.connected_url.geturl() if self._nc.connected_url else ""))
         await ensure_stream(self._js, self._stream, ".".join(self._prefix), self._limits, where)
 
@@ -538,24 +540,26 @@ class NatsBridge:
         to the front of the queue and is sent again with its id (the stream drops the copies
         it already holds), so a retry can store a message after later ones of its key.
         """
-        assert self._nc is not None
-        assert self._js is not None
-        nc, js, queue = self._nc, self._js, self._queue
-        items, in_flight = queue.items, self._in_flight
+        nc, acks, queue = self._nc, self._acks, self._queue
+        assert nc is not None
+        await acks.start(nc)
+        items, in_flight, outcome = queue.items, self._in_flight, acks.outcome
         headers_base = {ORIGIN_HEADER: self.id}
         while True:
             while items and len(in_flight) < _ACK_WINDOW and nc.is_connected:
                 entry = items.popleft()
+                number, reply = acks.reply_subject()
                 headers = {**headers_base, MSG_ID_HEADER: entry[2]}
                 try:
-                    future = await js.publish_async(entry[0], entry[1], headers=headers)
+                    await nc.publish(entry[0], entry[1], reply=reply, headers=headers)
                 except Exception as exc:
+                    acks.forget(number)
                     if is_permanent(exc):
                         self._fail(entry, exc)
                         continue
                     items.appendleft(entry)
                     break
-                in_flight.append((entry, future))
+                in_flight.append((entry, number))
                 queue.in_flight += 1
             if not in_flight:
                 if not items:
@@ -566,20 +570,22 @@ class NatsBridge:
                     await asyncio.sleep(0.05)
                 continue
             head = in_flight[0][1]
-            if not head.done():
-                await asyncio.wait({head}, timeout=_ACK_TIMEOUT)
-            if not head.done():  # lost with a connection, or a very slow server
-                await self._resend(f"no acknowledgement within {_ACK_TIMEOUT} s")
-                continue
-            while in_flight and in_flight[0][1].done():
-                entry, future = in_flight[0]
-                error: BaseException | None = (
-                    asyncio.CancelledError() if future.cancelled() else future.exception()
-                )
+            if head not in outcome:
+                acks.head = head
+                acks.arrived.clear()
+                try:
+                    await asyncio.wait_for(acks.arrived.wait(), _ACK_TIMEOUT)
+                except TimeoutError:  # lost with a connection, or a very slow server
+                    await self._resend(f"no acknowledgement within {_ACK_TIMEOUT} s")
+                    continue
+            while in_flight and in_flight[0][1] in outcome:
+                entry, number = in_flight[0]
+                error = outcome[number]
                 if error is not None and not (is_permanent(error) or isinstance(error, _Denied)):
                     await self._resend(str(error) or type(error).__name__)
                     break
                 in_flight.popleft()
+                del outcome[number]
                 queue.in_flight -= 1
                 if error is None:
                     self._sent += 1
@@ -591,11 +597,8 @@ class NatsBridge:
         """Put every unacknowledged message back at the front of the queue, in order."""
         in_flight = self._in_flight
         first = in_flight[0][0][0]
-        for _, future in in_flight:
-            if not future.done():
-                future.cancel()
-            elif not future.cancelled():
-                future.exception()  # retrieved: the message is sent again
+        for _, number in in_flight:
+            self._acks.forget(number)
         self._queue.requeue([entry for entry, _ in in_flight])
         self._queue.in_flight = 0
         in_flight.clear()
@@ -610,9 +613,9 @@ class NatsBridge:
 
     def _publish_denied(self, subject: str, error: str) -> None:
         """The server refused a publish on ``subject`` for good: fail those awaiting acks."""
-        for entry, future in self._in_flight:
-            if entry[0] == subject and not future.done():
-                future.set_exception(_Denied(error))
+        for entry, number in self._in_flight:
+            if entry[0] == subject:
+                self._acks.settle(number, _Denied(error))
 
     # -- incoming ---------------------------------------------------------------------------
 

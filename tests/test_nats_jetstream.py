@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import decimal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typedpubsub.errors import BridgeConnectionError, QueueFullError
 from typedpubsub.nats import BRIDGE_ERROR, BridgeFailure, NatsBridge
 from typedpubsub.testing.natsserver import NatsServer
 
+from .conftest import ROOT
 from .helpers import eventually
 from .nats_topics import TRADES, Trade
 
@@ -322,3 +325,18 @@ async def test_durable_replay_waits_for_listeners_added_inside_the_bridge(
                 await eventually(lambda: len(later) >= 10, timeout=10)
                 await asyncio.sleep(0.2)
     assert sorted(later) == list(range(10))
+
+
+def test_jetstream_benchmark_smoke() -> None:
+    """The JetStream row of the NATS benchmark runs and reports its measurement."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "nats_bench.py"), "--jetstream", "--smoke"]
+        + ["-o", "-"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| pipelined, up to 1,000 awaiting acknowledgement |" in result.stdout

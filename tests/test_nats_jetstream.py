@@ -79,6 +79,21 @@ async def test_overlapping_topic_sets_share_one_stream(server: NatsServer) -> No
     }
 
 
+async def test_a_stream_of_the_older_layout_is_widened(server: NatsServer) -> None:
+    """A stream holding per-pattern subjects of an older bridge now captures the prefix."""
+    nc = await nats.connect(server.url)
+    try:
+        await nc.jetstream().add_stream(
+            name="TYPEDPUBSUB", subjects=["typedpubsub.*.trade.>", "elsewhere.>"]
+        )
+    finally:
+        await nc.close()
+    async with NatsBridge(Hub(), [TRADES], servers=server.url, mode="jetstream"):
+        pass
+    config = await stream_config(server.url, "TYPEDPUBSUB")
+    assert config.subjects == ["typedpubsub.>", "elsewhere.>"]
+
+
 async def test_two_streams_do_not_collide(server: NatsServer) -> None:
     """Bridges naming different streams start side by side and do not hear each other."""
     async with Hub() as hub_a, Hub() as hub_b, Hub() as hub_c:
@@ -325,6 +340,28 @@ async def test_durable_replay_waits_for_listeners_added_inside_the_bridge(
                 await eventually(lambda: len(later) >= 10, timeout=10)
                 await asyncio.sleep(0.2)
     assert sorted(later) == list(range(10))
+
+
+async def test_a_message_no_listener_takes_is_redelivered_then_counted(
+    server: NatsServer,
+) -> None:
+    """A key the listeners do not cover comes back a few times, then is acknowledged, counted."""
+    async with Hub() as producer, Hub() as consumer:
+        got: list[int] = []
+        consumer.add_subscriber(TRADES.fill("A", "*"), lambda k, m: got.append(m.trade_id))
+        async with (
+            NatsBridge(producer, [TRADES], servers=server.url, mode="jetstream"),
+            NatsBridge(consumer, [TRADES], servers=server.url, mode="jetstream") as bridge,
+        ):
+            producer.publish(TRADES.fill("B", "S"), trade(1))  # no listener for B
+            producer.publish(TRADES.fill("A", "S"), trade(2))
+            await eventually(lambda: got == [2], timeout=10)
+            late: list[int] = []
+            consumer.add_subscriber(TRADES.fill("B", "*"), lambda k, m: late.append(m.trade_id))
+            await eventually(lambda: late == [1], timeout=10)  # redelivered after 2 s
+            producer.publish(TRADES.fill("C", "S"), trade(3))  # nobody ever listens
+            await eventually(lambda: bridge.statistics().unrouted == 1, timeout=15)
+        assert got == [2]
 
 
 def test_jetstream_benchmark_smoke() -> None:

@@ -78,6 +78,9 @@ _BAD_TOKEN = re.compile(r"[.\s*>]")
 _ACK_WINDOW = 1_000
 _ACK_TIMEOUT = 2.0  # seconds for an acknowledgement before the message is sent again
 _REDELIVERY_DELAY = 2.0  # seconds before a message no local listener takes comes back
+# Deliveries of such a message before it is acknowledged anyway (and counted as unrouted): a
+# grace period for listeners added one by one, which cannot stall the consumer for good.
+_MAX_UNROUTED_DELIVERIES = 5
 
 
 class _Denied(Exception):
@@ -131,6 +134,8 @@ class BridgeStatistics:
     dropped: int = 0
     """Local messages not taken for NATS because the send queue was full (``publish`` raised
     ``QueueFullError``) or the bridge was closing."""
+    unrouted: int = 0
+    """JetStream messages acknowledged unread: no local listener took them in 5 deliveries."""
 
 
 def _check_token(part: str, key: Sequence[str]) -> None:
@@ -259,7 +264,7 @@ class NatsBridge:
         self._closed = False
         self._started = False
         self._sent = self._received = self._rejected = self._duplicates = self._errors = 0
-        self._failed = self._dropped = 0
+        self._failed = self._dropped = self._unrouted = 0
         self._counter = 0  # message ids are this bridge's id and a sequence number: unique
         self._outbound_routes: dict[tuple[str, ...], tuple[Key[Any], str]] = {}
         self._inbound_routes: dict[str, tuple[Key[Any], Key[Any]]] = {}
@@ -461,6 +466,7 @@ class NatsBridge:
             pending=len(self._queue),
             failed=self._failed,
             dropped=self._dropped,
+            unrouted=self._unrouted,
         )
 
     # -- outgoing ---------------------------------------------------------------------------
@@ -624,8 +630,22 @@ class NatsBridge:
             self._deliver(msg)
             return
         if self._awaits_listener(msg):
-            # At-least-once: leave it on the server until a local listener can take it.
-            await self._settle(msg, msg.nak(delay=_REDELIVERY_DELAY))
+            try:
+                deliveries = msg.metadata.num_delivered
+            except Exception:  # not a JetStream reply subject: take it as a first delivery
+                deliveries = 1
+            if deliveries < _MAX_UNROUTED_DELIVERIES:
+                # At-least-once: leave it on the server until a local listener can take it.
+                await self._settle(msg, msg.nak(delay=_REDELIVERY_DELAY))
+                return
+            self._unrouted += 1
+            logger.warning(
+                "NATS bridge %s: no local listener took %s in %d deliveries; acknowledged",
+                self.id[:8],
+                msg.subject,
+                deliveries,
+            )
+            await self._settle(msg, msg.ack())
             return
         try:
             self._deliver(msg)  # acknowledged only once the hub has delivered it

@@ -185,12 +185,17 @@ class NatsBridge:
     published on the local hub (through the topic's validation). A message published locally
     is delivered locally exactly once: the bridge never re-delivers its own messages.
 
-    ``mode="core"``: at-most-once, lowest latency. ``mode="jetstream"``: each publish is
-    acknowledged by the server (retried with the same message id until it is, so the stream
-    stores it once); ``durable`` names this process's consumers, so that a restarted process
-    receives what was published while it was down. JetStream subjects carry ``subject_prefix``
-    (default ``"typedpubsub"``) as a first token, since a stream may not overlap JetStream's
-    own API subjects; core subjects have none unless given. ``queue_group`` makes bridges of
+    ``mode="core"``: at-most-once, lowest latency. ``mode="jetstream"``: at-least-once. The
+    stream ``stream`` captures ``<subject_prefix>.>`` (default prefix: the stream name in lower
+    case), created with the limits ``max_age``, ``max_msgs``, ``max_bytes`` and
+    ``duplicate_window``; each pattern is a consumer filter. Publishes are pipelined; each is
+    acknowledged by the server or, failing for good, reported on ``BRIDGE_ERROR`` and skipped;
+    other failures are retried with the same message id, so the stream stores it once.
+    ``durable`` names this process's consumers, so that a restarted process receives what was
+    published while it was down; a consumer starts once a local listener covers its pattern,
+    and a message is acknowledged once the hub delivered it. Core subjects have no prefix
+    unless given. At most ``max_pending`` messages wait for NATS: then ``apublish`` waits and
+    ``publish`` raises :class:`QueueFullError`. ``queue_group`` makes bridges of
     that name share the work: each message reaches one of them. Other keyword arguments go to
     ``nats.connect`` unchanged (TLS, user/password, token, nkeys, credentials files, ...).
     """

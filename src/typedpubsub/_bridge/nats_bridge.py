@@ -74,7 +74,7 @@ Mode = Literal["core", "jetstream"]
 _BAD_TOKEN = re.compile(r"[.\s*>]")
 
 # JetStream sending keeps this many publishes awaiting their acknowledgement: one at a time
-# gave about 1,500 msgs/s on the benchmark machine (benchmarks/RESULTS.md).
+# is 5x to 8x slower (benchmarks/RESULTS.md, "JetStream send rate").
 _ACK_WINDOW = 1_000
 _ACK_TIMEOUT = 2.0  # seconds for an acknowledgement before the message is sent again
 _REDELIVERY_DELAY = 2.0  # seconds before a message no local listener takes comes back
@@ -258,6 +258,7 @@ class NatsBridge:
         self._subscriptions: list[Any] = []
         self._in_flight: collections.deque[tuple[Entry, int]] = collections.deque()
         self._acks = AckInbox()
+        self._ack_window = _ACK_WINDOW  # 1 in the benchmark: one acknowledgement at a time
         self._deferred: list[tuple[Key[Any], str]] = []  # JetStream patterns nobody listens to
         self._subscribing: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -557,7 +558,7 @@ class NatsBridge:
         items, in_flight, outcome = queue.items, self._in_flight, acks.outcome
         headers_base = {ORIGIN_HEADER: self.id}
         while True:
-            while items and len(in_flight) < _ACK_WINDOW and nc.is_connected:
+            while items and len(in_flight) < self._ack_window and nc.is_connected:
                 entry = items.popleft()
                 number, reply = acks.reply_subject()
                 headers = {**headers_base, MSG_ID_HEADER: entry[2]}

@@ -351,7 +351,9 @@ async def test_a_message_no_listener_takes_is_redelivered_then_counted(
         consumer.add_subscriber(TRADES.fill("A", "*"), lambda k, m: got.append(m.trade_id))
         async with (
             NatsBridge(producer, [TRADES], servers=server.url, mode="jetstream"),
-            NatsBridge(consumer, [TRADES], servers=server.url, mode="jetstream") as bridge,
+            NatsBridge(
+                consumer, [TRADES], servers=server.url, mode="jetstream", durable="d"
+            ) as bridge,
         ):
             producer.publish(TRADES.fill("B", "S"), trade(1))  # no listener for B
             producer.publish(TRADES.fill("A", "S"), trade(2))
@@ -362,6 +364,40 @@ async def test_a_message_no_listener_takes_is_redelivered_then_counted(
             producer.publish(TRADES.fill("C", "S"), trade(3))  # nobody ever listens
             await eventually(lambda: bridge.statistics().unrouted == 1, timeout=15)
         assert got == [2]
+
+
+async def test_an_ephemeral_consumer_serves_the_listeners_present(server: NatsServer) -> None:
+    """Without durable or queue group, a bridge consumes from start and never redelivers."""
+    async with Hub() as producer, Hub() as consumer:
+        async with (
+            NatsBridge(producer, [TRADES], servers=server.url, mode="jetstream"),
+            NatsBridge(consumer, [TRADES], servers=server.url, mode="jetstream") as bridge,
+        ):
+            got: list[int] = []
+            consumer.add_subscriber(TRADES, lambda k, m: got.append(m.trade_id))
+            producer.publish(TRADES.fill("E", "S"), trade(1))
+            await eventually(lambda: got == [1], timeout=10)
+            stats = bridge.statistics()
+        assert (stats.received, stats.unrouted) == (1, 0)
+
+
+async def test_jetstream_queue_group_shares_the_work(server: NatsServer) -> None:
+    """Bridges in one JetStream queue group get each message once between them."""
+    async with Hub() as source, Hub() as worker_1, Hub() as worker_2:
+        seen: list[int] = []
+        for hub in (worker_1, worker_2):
+            hub.add_subscriber(TRADES, lambda k, m: seen.append(m.trade_id))
+        options: dict[str, Any] = {"servers": server.url, "mode": "jetstream"}
+        async with (
+            NatsBridge(source, [TRADES], **options),
+            NatsBridge(worker_1, [TRADES], queue_group="workers", **options),
+            NatsBridge(worker_2, [TRADES], queue_group="workers", **options),
+        ):
+            for i in range(200):
+                await source.apublish(TRADES.fill("Q", "S"), trade(i))
+            await eventually(lambda: len(seen) >= 200, timeout=20)
+            await asyncio.sleep(0.2)
+        assert sorted(seen) == list(range(200))
 
 
 def test_jetstream_benchmark_smoke() -> None:

@@ -192,8 +192,8 @@ class NatsBridge:
     acknowledged by the server or, failing for good, reported on ``BRIDGE_ERROR`` and skipped;
     other failures are retried with the same message id, so the stream stores it once.
     ``durable`` names this process's consumers, so that a restarted process receives what was
-    published while it was down; a consumer starts once a local listener covers its pattern,
-    and a message is acknowledged once the hub delivered it. Core subjects have no prefix
+    published while it was down (its consumers start once a local listener covers their
+    pattern); a message is acknowledged once the hub delivered it. Core subjects have no prefix
     unless given. At most ``max_pending`` messages wait for NATS: then ``apublish`` waits and
     ``publish`` raises :class:`QueueFullError`. ``queue_group`` makes bridges of
     that name share the work: each message reaches one of them. Other keyword arguments go to
@@ -366,7 +366,7 @@ class NatsBridge:
                     subject, queue=self._queue_group or "", cb=self._on_message
                 )
                 self._subscriptions.append(sub)
-            elif self._listened(pattern):
+            elif not self._replays or self._listened(pattern):
                 await self._consume(subject)
             else:
                 self._deferred.append((pattern, subject))
@@ -393,6 +393,12 @@ class NatsBridge:
             deliver_policy=None if (durable or queue) else api.DeliverPolicy.NEW,
         )
         self._subscriptions.append(sub)
+
+    @property
+    def _replays(self) -> bool:
+        """Whether the consumers outlive this bridge (durable or queue): then what they hold
+        waits for a local listener; an ephemeral consumer's messages go to those present."""
+        return bool(self._durable or self._queue_group)
 
     def _listened(self, pattern: Key[Any]) -> bool:
         """Whether a listener other than a bridge may take a message matching ``pattern``."""
@@ -635,7 +641,7 @@ class NatsBridge:
         if self._js is None:
             self._deliver(msg)
             return
-        if self._awaits_listener(msg):
+        if self._replays and self._awaits_listener(msg):
             try:
                 deliveries = msg.metadata.num_delivered
             except Exception:  # not a JetStream reply subject: take it as a first delivery

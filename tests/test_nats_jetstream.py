@@ -4,6 +4,7 @@ bounded pipelined send queue, permanent send failures and durable replay."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import decimal
 import subprocess
 import sys
@@ -13,8 +14,11 @@ from typing import Any
 
 import nats
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from typedpubsub import Hub, Key, Subscriber, Topic
+from typedpubsub._bridge.jetstream import Entry, SendQueue
 from typedpubsub.errors import BridgeConnectionError, QueueFullError
 from typedpubsub.nats import BRIDGE_ERROR, BridgeFailure, NatsBridge
 from typedpubsub.testing.natsserver import NatsServer
@@ -413,3 +417,54 @@ def test_jetstream_benchmark_smoke() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "| 1,000 |" in result.stdout
+
+
+Op = tuple[str, int]
+OPS = st.lists(
+    st.tuples(st.sampled_from(["put", "send", "ack", "retry", "wait"]), st.integers(1, 5)),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(max_size=st.integers(1, 8), ops=OPS)
+def test_send_queue_keeps_order_bound_and_wakes_waiters(max_size: int, ops: list[Op]) -> None:
+    """Any interleaving of publishes, sends, acks, retries and waiters: FIFO, bounded, no waiter
+    left waiting while there is room, each message acknowledged once."""
+
+    async def scenario() -> None:
+        queue = SendQueue(max_size)
+        in_flight: collections.deque[Entry] = collections.deque()
+        acked: list[str] = []
+        waiters: list[asyncio.Future[None]] = []
+        counter = 0
+        for op, n in [*ops, ("send", 10**6), ("ack", 10**6)]:
+            if op == "put":
+                for _ in range(n):
+                    if not queue.full():
+                        queue.put(("s", b"", str(counter), Key("k")))
+                        counter += 1
+            elif op == "send":
+                for _ in range(min(n, len(queue.items))):
+                    in_flight.append(queue.items.popleft())
+                    queue.in_flight += 1
+            elif op == "ack":
+                for _ in range(min(n, len(in_flight))):
+                    acked.append(in_flight.popleft()[2])
+                    queue.in_flight -= 1
+                queue.wake_room()
+            elif op == "retry":
+                queue.requeue(list(in_flight))
+                queue.in_flight = 0
+                in_flight.clear()
+            else:
+                waiters.append(asyncio.ensure_future(queue.wait_room(queue.max_size - 1)))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert len(queue) <= max_size
+            assert queue.blocks() == (len(queue) >= max_size)
+            assert all(w.done() or len(queue) >= max_size for w in waiters)
+        assert acked == [str(i) for i in range(counter)]
+        assert all(w.done() for w in waiters)
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))

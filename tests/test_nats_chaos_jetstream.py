@@ -81,6 +81,7 @@ async def test_permanent_failures_in_the_middle_of_a_stream(server: NatsServer) 
                 payload = {"n": i, "pad": "x" * 5_000} if i % 50 == 25 else {"n": i}
                 await producer.apublish(Key("p", "s"), payload)
             await eventually(lambda: len(got) == 490, timeout=15)
+            await eventually(lambda: out.statistics().sent == 490, timeout=15)  # acks read
             stats = out.statistics()
         assert got == [i for i in range(500) if i % 50 != 25]
         assert [f.reason for f in failures] == ["publish"] * 10

@@ -73,7 +73,7 @@ async def test_overlapping_topic_sets_share_one_stream(server: NatsServer) -> No
             producer.publish(Key("book", "trade", "S"), trade(4))  # matches TRADES and BOOK
             await eventually(lambda: sum(map(len, got.values())) >= 5, timeout=10)
             await asyncio.sleep(0.2)
-            assert out.statistics().sent == 4
+            await eventually(lambda: out.statistics().sent == 4, timeout=10)
         config = await stream_config(server.url, "TYPEDPUBSUB")
     assert config.subjects == ["typedpubsub.>"]
     assert {name: sorted(keys) for name, keys in got.items()} == {
@@ -213,6 +213,7 @@ async def test_an_oversized_publish_is_reported_at_once_and_the_rest_flow(tmp_pa
                 for i in range(2, 50):
                     producer.publish(Key("big", "a"), {"n": i})
                 await eventually(lambda: len(got) == 49, timeout=10)
+                await eventually(lambda: out.statistics().sent == 49, timeout=10)  # acks read
                 stats = out.statistics()
         assert [m["n"] for m in got] == [0, *range(2, 50)]
         assert [(f.reason, f.key) for f in failures] == [("publish", ("big", "a"))]
@@ -252,6 +253,7 @@ async def test_a_denied_publish_is_reported_at_once_and_the_rest_flow(tmp_path: 
                     producer.publish(Key("open", "a"), {"n": i})
                 await eventually(lambda: len(got) == 20, timeout=10)
                 await eventually(lambda: out.statistics().failed == 1, timeout=10)
+                await eventually(lambda: out.statistics().sent == 20, timeout=10)  # acks read
                 stats = out.statistics()
         assert [m["n"] for m in got] == list(range(20))
         assert ("publish", ("secret", "a")) in [(f.reason, f.key) for f in failures]
@@ -308,7 +310,7 @@ async def test_many_publishes_keep_their_order(server: NatsServer) -> None:
             for i in range(count):
                 await producer.apublish(TRADES.fill("O", "S"), trade(i))
             await eventually(lambda: len(got) == count, timeout=30)
-            assert out.statistics().sent == count
+            await eventually(lambda: out.statistics().sent == count, timeout=10)
     assert got == list(range(count))
 
 

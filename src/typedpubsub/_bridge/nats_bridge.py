@@ -355,7 +355,9 @@ class NatsBridge:
     async def _setup_jetstream(self) -> None:
         assert self._nc is not None
         self._js = self._nc.jetstream()
-        where = _safe(str(self._nc.connected_url.geturl() if self._nc.connected_url else ""))
+        url = self._nc.connected_url
+        # Host and port only: credentials in the URL never reach the message.
+        where = f"{url.scheme}://{url.hostname}:{url.port}" if url is not None else "NATS"
         await ensure_stream(self._js, self._stream, ".".join(self._prefix), self._limits, where)
 
     async def _subscribe(self) -> None:

@@ -1,5 +1,5 @@
-"""The NATS bridge's send queue and its JetStream parts: the stream, consumer names, and the
-classification of send failures."""
+"""The NATS bridge's send queue and its JetStream parts: the stream, consumer names, the
+acknowledgement inbox of pipelined publishes, and the classification of send failures."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from ..errors import BridgeConnectionError
 __all__ = [
     "DEFAULT_MAX_PENDING",
     "AckInbox",
+    "Entry",
     "SendQueue",
     "StreamLimits",
+    "check_max_pending",
     "consumer_name",
     "ensure_stream",
     "is_permanent",

@@ -37,10 +37,11 @@ def binary() -> str:
 
 
 class NatsServer:
-    """Starts and stops one nats-server process, with JetStream in a temporary store."""
+    """Starts and stops one nats-server process, with JetStream unless ``jetstream=False``."""
 
-    def __init__(self, workdir: Path, config: str | None = None) -> None:
+    def __init__(self, workdir: Path, config: str | None = None, *, jetstream: bool = True) -> None:
         self.port = free_port()
+        self.jetstream = jetstream
         self.store = workdir / "jetstream"
         self.config = config
         self.workdir = workdir
@@ -53,7 +54,9 @@ class NatsServer:
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections (20 s at most)."""
-        command = [binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)]
+        command = [binary(), "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.jetstream:
+            command += ["-js", "-sd", str(self.store)]
         if self.config is not None:
             path = self.workdir / "server.conf"
             path.write_text(self.config)

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
+import reprlib
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, cast, overload
 
-from pydantic import ConfigDict, PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
+from pydantic import PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import InitErrorDetails
-from typing_extensions import TypedDict, TypeVar
+from pydantic_core import InitErrorDetails, PydanticCustomError, SchemaValidator, core_schema
+from typing_extensions import LiteralString, TypeVar
 
 from ._key import WILDCARD, Key, PossibleKey, _describe
 from .errors import InvalidKeyError, PayloadValidationError, UnsupportedPayloadTypeError
 
-__all__ = ["Topic"]
+__all__ = ["Topic", "convert_for_listener", "format_validation_error"]
 
 T = TypeVar("T", default=Any)
-
-
-def _is_stdlib_dataclass(tp: object) -> bool:
-    return (
-        isinstance(tp, type)
-        and dataclasses.is_dataclass(tp)
-        and not hasattr(tp, "__pydantic_validator__")
-    )
 
 
 def type_name(tp: object) -> str:
@@ -34,78 +27,194 @@ def type_name(tp: object) -> str:
     return name if isinstance(name, str) else repr(tp).replace("typing.", "")
 
 
+class _Pass:
+    """Per-call validation context: whether the pass is strict, and whether anything changed."""
+
+    __slots__ = ("changed", "strict")
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.changed = False
+
+
 class Validator(Generic[T]):
     """Validates payloads into one payload type; shared by every topic of that type.
 
-    A stdlib dataclass checks nothing in its constructor and pydantic accepts its instances on an
-    isinstance check alone, so by default an instance is revalidated field by field (nested
-    dataclasses too). A valid instance is returned as is; one that pydantic can only coerce is
-    replaced by the coerced copy. ``trust_instances=True`` skips that revalidation.
+    pydantic accepts instances of dataclasses and models on an isinstance check alone, and a
+    stdlib dataclass's constructor checks nothing. So, unless ``trust_instances``, every instance
+    of a dataclass (stdlib or pydantic) or pydantic model found anywhere in the payload (in
+    containers, unions, generic classes, fields) is revalidated field by field. A payload that
+    passes a strict pass and comes out equal is returned as is (the same object); one that
+    pydantic can only coerce is replaced by the coerced copy.
+
+    :meth:`validate` raises pydantic's ``ValidationError`` and nothing else: an exception raised
+    by a user's validator, or a payload nested too deeply, becomes one.
     """
 
-    __slots__ = ("_instance_check", "_revalidator", "adapter", "payload_type", "trust_instances")
+    __slots__ = ("__weakref__", "_core", "adapter", "payload_type", "trust_instances")
 
     def __init__(self, payload_type: Any, trust_instances: bool) -> None:
         self.payload_type = payload_type
         self.trust_instances = trust_instances
         try:
             self.adapter: TypeAdapter[T] = TypeAdapter(payload_type)
-        except (PydanticSchemaGenerationError, PydanticUserError, TypeError) as exc:
+            # TypeAdapter may defer building (an unresolved forward reference): build it now, so
+            # that an unusable type is refused when the topic is made, not at the first publish.
+            self.adapter.rebuild(raise_errors=True)
+            schema = self.adapter.core_schema
+            self._core: SchemaValidator | None = (
+                None if trust_instances else SchemaValidator(_revalidating(schema))
+            )
+        except (PydanticSchemaGenerationError, PydanticUserError, NameError, TypeError) as exc:
             raise UnsupportedPayloadTypeError(
                 f"payload_type must be a type pydantic can validate, got {payload_type!r}: "
                 f"{str(exc).splitlines()[0]}",
                 payload_type,
             ) from None
-        self._revalidator: TypeAdapter[dict[str, T]] | None = None
-        self._instance_check: type | None = None
-        if _is_stdlib_dataclass(payload_type) and not trust_instances:
-            self._instance_check = payload_type
-            self._revalidator = _revalidating_adapter(payload_type)
 
     def validate(self, message: object) -> T:
         """Return ``message`` as a valid payload, or raise pydantic's ``ValidationError``."""
-        if self._instance_check is not None and type(message) is self._instance_check:
-            assert self._revalidator is not None
+        try:
+            core = self._core
+            if core is None:
+                return self.adapter.validate_python(message)
+            strict = _Pass(True)
             try:
-                self._revalidator.validate_python({"v": message}, strict=True)
+                result = core.validate_python(message, strict=True, context=strict)
             except PydanticValidationError:
-                try:
-                    return self._revalidator.validate_python({"v": message})["v"]
-                except PydanticValidationError as exc:
-                    raise _unwrapped(exc, self.payload_type) from None
-            return cast(T, message)  # checked field by field just above
-        return self.adapter.validate_python(message)
+                return cast(T, core.validate_python(message, context=_Pass(False)))
+            if result is message or (not strict.changed and _same(result, message)):
+                return cast(T, message)  # checked strictly and unchanged by validation
+            return cast(T, result)
+        except PydanticValidationError:
+            raise
+        except RecursionError:
+            raise _failure(self.payload_type, "too_deep", "payload is nested too deeply") from None
+        except Exception as exc:
+            raise _failure(
+                self.payload_type,
+                "validator_error",
+                f"validation raised {type(exc).__name__}: {_short(str(exc))}",
+            ) from exc
 
     def __repr__(self) -> str:
         return f"Validator({type_name(self.payload_type)}, trust_instances={self.trust_instances})"
 
 
-def _revalidating_adapter(payload_type: type) -> TypeAdapter[dict[str, Any]]:
-    # A TypedDict wrapper is how a config (revalidate_instances) reaches a stdlib dataclass,
-    # which pydantic will not let a TypeAdapter configure directly.
-    make_typeddict: Any = TypedDict
-    wrapper = make_typeddict("_Revalidate", {"v": payload_type})
-    wrapper.__pydantic_config__ = ConfigDict(revalidate_instances="always")
-    return TypeAdapter[dict[str, Any]](wrapper)
+def _same(result: object, message: object) -> bool:
+    try:
+        return type(result) is type(message) and bool(result == message)
+    except Exception:  # a user's __eq__ may fail; then deliver the validated copy
+        return False
 
 
-def _unwrapped(exc: PydanticValidationError, payload_type: Any) -> PydanticValidationError:
-    """The errors of the revalidating wrapper, located in the payload rather than the wrapper."""
-    details: list[InitErrorDetails] = []
-    for error in exc.errors(include_url=False):
-        detail = InitErrorDetails(type=error["type"], loc=error["loc"][1:], input=error["input"])
-        if "ctx" in error:
-            detail["ctx"] = error["ctx"]
-        details.append(detail)
-    return PydanticValidationError.from_exception_data(type_name(payload_type), details)
+def _failure(payload_type: Any, kind: LiteralString, reason: str) -> PydanticValidationError:
+    error = PydanticCustomError(kind, "{reason}", {"reason": reason})
+    detail = InitErrorDetails(type=error, loc=(), input=None)
+    return PydanticValidationError.from_exception_data(type_name(payload_type), [detail])
 
 
-_validators: dict[tuple[object, bool], Validator[Any]] = {}
+# Keys of a core schema node whose values are not schemas to walk.
+_OPAQUE_KEYS = frozenset(
+    {"cls", "config", "default", "function", "generic_origin", "metadata", "ref", "serialization"}
+)
+
+
+def _revalidating(schema: Any) -> Any:
+    """A copy of a core schema that revalidates every dataclass and model instance it meets.
+
+    pydantic-core reuses a complete class's own prebuilt validator (which accepts instances as
+    they are) for a dataclass or model node, whatever the node says; a config-level
+    ``revalidate_instances`` therefore stops at the first pydantic class. A ``generic_origin``
+    turns that reuse off for dataclasses; a model node is replaced by a wrapper that validates
+    the instance's fields with a copy of the model's field schema.
+    """
+    definitions: list[Any] = []
+    memo: dict[int, Any] = {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        done = memo.get(id(node))
+        if done is not None:
+            return done
+        copy: dict[str, Any] = {}
+        memo[id(node)] = copy
+        for key, value in node.items():
+            copy[key] = value if key in _OPAQUE_KEYS else walk(value)
+        kind = copy.get("type")
+        if kind == "dataclass":
+            copy["revalidate_instances"] = "always"
+            copy.setdefault("generic_origin", copy["cls"])
+        elif kind == "model" and not copy.get("root_model") and not copy.get("custom_init"):
+            memo[id(node)] = wrapper = _model_wrapper(copy, definitions)
+            return wrapper
+        return copy
+
+    walked = walk(schema)
+    if isinstance(walked, dict) and walked.get("type") == "definitions":
+        definitions.extend(walked["definitions"])
+    return walked
+
+
+def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:
+    """A model node as a wrapper that validates instances and dicts with the model's fields."""
+    cls = node["cls"]
+    built: list[SchemaValidator] = []
+
+    def fields_validator() -> SchemaValidator:
+        # Built on first use: the definitions it refers to are complete only after the walk.
+        if not built:
+            fields = node["schema"]
+            if definitions:
+                fields = {"type": "definitions", "schema": fields, "definitions": definitions}
+            built.append(SchemaValidator(cast(Any, fields), node.get("config")))
+        return built[0]
+
+    def revalidate(value: Any, handler: Any, info: Any) -> Any:
+        context = info.context
+        strict = context.strict if isinstance(context, _Pass) else None
+        if isinstance(value, cls):
+            data = dict(value.__dict__)
+            extra = value.__pydantic_extra__
+            if extra:
+                data.update(extra)
+            fields, new_extra, _ = fields_validator().validate_python(
+                data, strict=strict, context=context, by_alias=False, by_name=True
+            )
+            if type(value) is cls and fields == value.__dict__ and new_extra == (extra or None):
+                return value
+            if isinstance(context, _Pass):
+                context.changed = True
+            return cls.model_construct(value.model_fields_set, **fields, **(new_extra or {}))
+        if isinstance(value, dict):
+            fields, new_extra, fields_set = fields_validator().validate_python(
+                value, strict=strict, context=context
+            )
+            return cls.model_construct(fields_set, **fields, **(new_extra or {}))
+        return handler(value)
+
+    inner: Any = {key: value for key, value in node.items() if key != "ref"}
+    wrapper: dict[str, Any] = dict(core_schema.with_info_wrap_validator_function(revalidate, inner))
+    if "ref" in node:
+        wrapper["ref"] = node["ref"]
+    return wrapper
+
+
+_validators: weakref.WeakValueDictionary[tuple[object, bool], Validator[Any]] = (
+    weakref.WeakValueDictionary()
+)
 _validators_lock = threading.Lock()
 
 
 def validator_for(payload_type: object, trust_instances: bool) -> Validator[Any]:
-    """The shared validator of ``payload_type``, built on first use."""
+    """The shared validator of ``payload_type``, built on first use.
+
+    Validators are cached weakly: one lives as long as a topic uses it, so short-lived payload
+    types (and their validators) are freed with their last topic. Unhashable types are not cached.
+    """
     try:
         cache_key = (payload_type, trust_instances)
         hash(cache_key)
@@ -118,26 +227,76 @@ def validator_for(payload_type: object, trust_instances: bool) -> Validator[Any]
         return found
 
 
+_MAX_LISTED_ERRORS = 10
+_MAX_SHOWN = 80
+_reprs = reprlib.Repr()
+_reprs.maxstring = _reprs.maxother = _MAX_SHOWN
+_reprs.maxlevel = 4
+
+
+def _short(value: object) -> str:
+    """A repr of ``value`` of at most about 80 characters, whatever its size or depth."""
+    try:
+        text = value if isinstance(value, str) else _reprs.repr(value)
+    except Exception:  # RecursionError or a failing __repr__
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
 def format_validation_error(
     key: Sequence[str], topic: Topic[Any], error: PydanticValidationError
 ) -> PayloadValidationError:
-    """A :class:`PayloadValidationError` naming the full key and every failing field."""
+    """A :class:`PayloadValidationError` naming the full key and the failing fields.
+
+    The message lists the first 10 errors, each input shortened; ``errors`` keeps them all.
+    """
+    try:
+        errors = error.errors(include_url=False)
+    except RecursionError:  # pragma: no cover - pydantic keeps inputs by reference
+        errors = []
     problems = []
-    for item in error.errors(include_url=False):
+    for item in errors[:_MAX_LISTED_ERRORS]:
         where = ".".join(str(part) for part in item["loc"]) or "(payload)"
-        problems.append(f"{where}: {item['msg']} (got {item['input']!r})")
+        got = "" if item["type"] in _NO_INPUT else f" (got {_short(item['input'])})"
+        problems.append(f"{where}: {item['msg']}{got}")
+    count = len(errors)
+    if count > _MAX_LISTED_ERRORS:
+        problems.append(f"... and {count - _MAX_LISTED_ERRORS} more")
     where_from = []
     if topic.name:
         where_from.append(f"topic {topic.name!r}")
     if tuple(topic) != tuple(key):
         where_from.append(f"subscribed as {tuple(topic)!r}")
     origin = f" ({', '.join(where_from)})" if where_from else ""
-    count = len(problems)
     message = (
         f"payload on key {tuple(key)!r} does not validate as {type_name(topic.payload_type)}"
         f"{origin}, {count} error{'s' if count != 1 else ''}: " + "; ".join(problems)
     )
-    return PayloadValidationError(message, tuple(key), topic, error.errors(include_url=False))
+    return PayloadValidationError(message, tuple(key), topic, errors)
+
+
+_NO_INPUT = frozenset({"too_deep", "validator_error"})
+
+
+def convert_for_listener(
+    topic: Topic[T], key: Sequence[str], message: object, source: Validator[Any] | None
+) -> T:
+    """``message`` as a valid payload of ``topic``, for a listener subscribed through it.
+
+    ``source`` is the validator of the topic it was published through, if any: a payload of
+    another type that does not validate as is gets a second chance as its dump. Raises
+    :class:`PayloadValidationError` and nothing else.
+    """
+    validator = topic._validator
+    try:
+        return validator.validate(message)
+    except PydanticValidationError as exc:
+        if source is not None:
+            try:
+                return validator.validate(source.adapter.dump_python(message))
+            except Exception:  # the dump or its validation failed: report the first error
+                pass
+        raise format_validation_error(key, topic, exc) from exc
 
 
 class Topic(Key[T]):
@@ -196,6 +355,8 @@ class Topic(Key[T]):
         parts = Key.create_from(key)
         if not parts:
             raise InvalidKeyError(f"key must have at least one part, got {tuple(parts)!r}", parts)
+        if "" in parts:
+            raise InvalidKeyError(f"key parts must not be empty, got {tuple(parts)!r}", parts)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be str or None, got {_describe(name)}")
         if description is not None and not isinstance(description, str):
@@ -259,12 +420,14 @@ class Topic(Key[T]):
             raise TypeError("fill takes wildcard values either by position or by name, not both")
         wildcards = [i for i, part in enumerate(self) if part == WILDCARD]
         if named:
-            unknown = sorted(set(named) - {p for p in self.parameters if p is not None})
+            # An unnamed wildcard is part<N> (N its position), as in the schema export.
+            names = [p or f"part{i}" for i, p in zip(wildcards, self.parameters, strict=True)]
+            unknown = sorted(set(named) - set(names))
             if unknown:
                 raise TypeError(
-                    f"fill got unknown parameter names {unknown}, topic has {self.parameters!r}"
+                    f"fill got unknown parameter names {unknown}, topic has {tuple(names)!r}"
                 )
-            values = tuple(named.get(p, WILDCARD) if p else WILDCARD for p in self.parameters)
+            values = tuple(named.get(p, WILDCARD) for p in names)
         elif len(values) != len(wildcards):
             raise TypeError(
                 f"fill takes one value per wildcard of {tuple(self)!r} "

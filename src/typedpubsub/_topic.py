@@ -94,7 +94,7 @@ class Validator(Generic[T]):
             raise _failure(
                 self.payload_type,
                 "validator_error",
-                f"validation raised {type(exc).__name__}: {_short(str(exc))}",
+                f"validation raised {type(exc).__name__}: {_clip(str(exc))}",
             ) from exc
 
     def __repr__(self) -> str:
@@ -237,9 +237,13 @@ _reprs.maxlevel = 4
 def _short(value: object) -> str:
     """A repr of ``value`` of at most about 80 characters, whatever its size or depth."""
     try:
-        text = value if isinstance(value, str) else _reprs.repr(value)
+        text = _reprs.repr(value)
     except Exception:  # RecursionError or a failing __repr__
         text = f"<{type(value).__name__} object>"
+    return _clip(text)
+
+
+def _clip(text: str) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 

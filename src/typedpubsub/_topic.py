@@ -131,10 +131,13 @@ def _revalidating(schema: Any) -> Any:
     """
     definitions: list[Any] = []
     memo: dict[int, Any] = {}
+    wrapped: dict[int, str] = {}
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
             return [walk(item) for item in node]
+        if isinstance(node, tuple):  # a union choice with its tag
+            return tuple(walk(item) for item in node)
         if not isinstance(node, dict):
             return node
         done = memo.get(id(node))
@@ -150,7 +153,14 @@ def _revalidating(schema: Any) -> Any:
             copy.setdefault("generic_origin", copy["cls"])
         elif kind == "model" and not copy.get("root_model") and not copy.get("custom_init"):
             memo[id(node)] = wrapper = _model_wrapper(copy, definitions)
+            wrapped[id(wrapper)] = copy["cls"].__name__
             return wrapper
+        elif kind == "union":
+            # Errors of a union name its members: keep the model's name, not the wrapper's.
+            copy["choices"] = [
+                (choice, wrapped[id(choice)]) if id(choice) in wrapped else choice
+                for choice in copy["choices"]
+            ]
         return copy
 
     walked = walk(schema)
@@ -175,7 +185,8 @@ def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:
 
     def revalidate(value: Any, handler: Any, info: Any) -> Any:
         context = info.context
-        strict = context.strict if isinstance(context, _Pass) else None
+        # Only a strict pass forces strictness; otherwise the model's own config decides.
+        strict = True if isinstance(context, _Pass) and context.strict else None
         if isinstance(value, cls):
             data = dict(value.__dict__)
             extra = value.__pydantic_extra__

@@ -192,12 +192,13 @@ def test_unresolvable_forward_references_are_refused_at_topic_time() -> None:
     class Dangling:
         other: NotDefinedAnywhere  # type: ignore[name-defined]  # noqa: F821  # pyright: ignore[reportUndefinedVariable]
 
+    not_a_type: Any = "NotAType"  # a string annotation that never resolves
     with pytest.raises(
         UnsupportedPayloadTypeError,
         match=r"^payload_type must be a type pydantic can validate, got 'NotAType': "
         r"name 'NotAType' is not defined$",
     ):
-        Topic[Any]("x", "NotAType")
+        Topic("x", not_a_type)
     with pytest.raises(UnsupportedPayloadTypeError, match=r"NotDefinedAnywhere"):
         Topic("x", Dangling)
 

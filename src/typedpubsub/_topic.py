@@ -6,12 +6,12 @@ import reprlib
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
-from typing import Any, Generic, cast, overload
+from typing import Any, Generic, cast
 
 from pydantic import PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError, SchemaValidator, core_schema
-from typing_extensions import LiteralString, TypeVar
+from typing_extensions import LiteralString, TypeForm, TypeVar
 
 from ._key import WILDCARD, Key, PossibleKey, _describe
 from .errors import InvalidKeyError, PayloadValidationError, UnsupportedPayloadTypeError
@@ -326,40 +326,16 @@ class Topic(Key[T]):
     revalidating their fields (faster, but a dataclass constructor checks nothing).
     """
 
-    payload_type: Any
+    payload_type: TypeForm[T]
     name: str | None
     description: str | None
     parameters: tuple[str | None, ...]
     _validator: Validator[T]
 
-    @overload
     def __new__(
         cls,
         key: PossibleKey,
-        payload_type: type[T],
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        parameters: Sequence[str] | None = None,
-        trust_instances: bool = False,
-    ) -> Topic[T]: ...
-    @overload
-    def __new__(
-        cls,
-        key: PossibleKey,
-        payload_type: Any,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        parameters: Sequence[str] | None = None,
-        trust_instances: bool = False,
-    ) -> Topic[T]: ...
-    def __new__(
-        cls,
-        key: PossibleKey,
-        payload_type: Any,
+        payload_type: TypeForm[T],
         /,
         *,
         name: str | None = None,

@@ -51,7 +51,14 @@ class Validator(Generic[T]):
     by a user's validator, or a payload nested too deeply, becomes one.
     """
 
-    __slots__ = ("__weakref__", "_core", "adapter", "payload_type", "trust_instances")
+    __slots__ = (
+        "__weakref__",
+        "_core",
+        "_dicts_are_copied",
+        "adapter",
+        "payload_type",
+        "trust_instances",
+    )
 
     def __init__(self, payload_type: Any, trust_instances: bool) -> None:
         self.payload_type = payload_type
@@ -64,6 +71,11 @@ class Validator(Generic[T]):
             schema = self.adapter.core_schema
             self._core: SchemaValidator | None = (
                 None if trust_instances else SchemaValidator(_revalidating(schema))
+            )
+            # A dict payload for a class other than a dict (a dataclass, a model) is always
+            # validated into a new object.
+            self._dicts_are_copied = isinstance(payload_type, type) and not issubclass(
+                payload_type, dict
             )
         except (PydanticSchemaGenerationError, PydanticUserError, NameError, TypeError) as exc:
             raise UnsupportedPayloadTypeError(
@@ -78,6 +90,9 @@ class Validator(Generic[T]):
             core = self._core
             if core is None:
                 return self.adapter.validate_python(message)
+            if self._dicts_are_copied and type(message) is dict:
+                # The result cannot be the dict itself: skip the strict pass.
+                return cast(T, core.validate_python(message, context=_Pass(False)))
             strict = _Pass(True)
             try:
                 result = core.validate_python(message, strict=True, context=strict)
@@ -188,14 +203,21 @@ def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:
         # Only a strict pass forces strictness; otherwise the model's own config decides.
         strict = True if isinstance(context, _Pass) and context.strict else None
         if isinstance(value, cls):
-            data = dict(value.__dict__)
+            data = value.__dict__
             extra = value.__pydantic_extra__
             if extra:
-                data.update(extra)
+                data = {**data, **extra}
             fields, new_extra, _ = fields_validator().validate_python(
                 data, strict=strict, context=context, by_alias=False, by_name=True
             )
-            if type(value) is cls and fields == value.__dict__ and new_extra == (extra or None):
+            # Equal after a strict pass means unchanged (a lax pass may coerce to equal values:
+            # Decimal("1.5") == 1.5); keep the instance then.
+            if (
+                strict
+                and type(value) is cls
+                and fields == value.__dict__
+                and new_extra == (extra or None)
+            ):
                 return value
             if isinstance(context, _Pass):
                 context.changed = True

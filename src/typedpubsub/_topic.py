@@ -280,6 +280,15 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
+def _where(loc: Sequence[int | str]) -> str:
+    """A path such as ``trades.0.price``; a very deep one keeps its two ends."""
+    if not loc:
+        return "(payload)"
+    if len(loc) > 12:
+        return f"{_where(loc[:4])}...({len(loc) - 8} more)...{_where(loc[-4:])}"
+    return _clip(".".join(str(part) for part in loc))
+
+
 def format_validation_error(
     key: Sequence[str], topic: Topic[Any], error: PydanticValidationError
 ) -> PayloadValidationError:
@@ -293,7 +302,7 @@ def format_validation_error(
         errors = []
     problems = []
     for item in errors[:_MAX_LISTED_ERRORS]:
-        where = ".".join(str(part) for part in item["loc"]) or "(payload)"
+        where = _where(item["loc"])
         got = "" if item["type"] in _NO_INPUT else f" (got {_short(item['input'])})"
         problems.append(f"{where}: {item['msg']}{got}")
     count = len(errors)
@@ -330,7 +339,7 @@ def convert_for_listener(
     except PydanticValidationError as exc:
         if source is not None:
             try:
-                return validator.validate(source.adapter.dump_python(message))
+                return validator.validate(source.adapter.dump_python(message, warnings=False))
             except Exception:  # the dump or its validation failed: report the first error
                 pass
         raise format_validation_error(key, topic, exc) from exc

@@ -10,7 +10,13 @@ from typing import Any, Generic, cast
 
 from pydantic import PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError, SchemaValidator, core_schema
+from pydantic_core import (
+    InitErrorDetails,
+    PydanticCustomError,
+    SchemaError,
+    SchemaValidator,
+    core_schema,
+)
 from typing_extensions import LiteralString, TypeForm, TypeVar
 
 from ._key import WILDCARD, Key, PossibleKey, _describe
@@ -81,6 +87,12 @@ class Validator(Generic[T]):
             raise UnsupportedPayloadTypeError(
                 f"payload_type must be a type pydantic can validate, got {payload_type!r}: "
                 f"{str(exc).splitlines()[0]}",
+                payload_type,
+            ) from None
+        except SchemaError as exc:  # pragma: no cover - a core schema the revalidating copy broke
+            raise UnsupportedPayloadTypeError(
+                f"payload_type instances cannot be revalidated, got {payload_type!r} "
+                f"(trust_instances=True skips revalidation): {str(exc).splitlines()[0]}",
                 payload_type,
             ) from None
 

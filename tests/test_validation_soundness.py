@@ -11,7 +11,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import pydantic
 import pytest
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
+from typing_extensions import TypedDict
 
 from typedpubsub import Hub, Key, PayloadValidationError, Subscriber, Topic
 from typedpubsub._topic import validator_for
@@ -140,11 +141,49 @@ def test_valid_instances_are_delivered_as_the_same_object(
     assert Topic[Any]("ok", payload_type).validate(payload) is payload
 
 
-def test_valid_subclass_instance_is_delivered_as_a_validated_copy() -> None:
-    """A subclass instance with valid fields is accepted, as the payload type's validated copy."""
-    got = Topic("inner", Inner).validate(SubInner(3))
-    assert got == Inner(3)
-    assert type(got) is Inner
+def test_valid_subclass_instance_is_delivered_as_is() -> None:
+    """A subclass instance whose fields are valid is delivered as the same object."""
+    sub = SubInner(3)
+    assert Topic("inner", Inner).validate(sub) is sub
+    listed = [sub]
+    assert Topic[list[Inner]]("inners", list[Inner]).validate(listed) is listed
+
+
+@dataclasses.dataclass
+class Normalised:
+    name: Annotated[str, AfterValidator(str.upper)]
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tags = sorted(self.tags)
+
+
+class Stripped(pydantic.BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    text: str
+
+
+class Level(TypedDict):
+    price: int
+
+
+@pytest.mark.parametrize(
+    ("payload_type", "payload", "expected"),
+    [
+        (Normalised, made(Normalised, "abc", ["b", "a"]), Normalised("ABC", ["a", "b"])),
+        (list[Normalised], [made(Normalised, "x", [])], [Normalised("X", [])]),
+        (Stripped, Stripped.model_construct(text=" x "), Stripped(text="x")),
+        (list[Stripped], [Stripped.model_construct(text=" x ")], [Stripped(text="x")]),
+        (Level, {"price": 1, "junk": 2}, {"price": 1}),
+    ],
+)
+def test_rewritten_payloads_are_delivered_as_validated(
+    payload_type: Any, payload: object, expected: object
+) -> None:
+    """Validators, __post_init__, str options and TypedDict keys that change a payload win."""
+    got = Topic[Any]("rewritten", payload_type).validate(payload)
+    assert got == expected
+    assert got is not payload
 
 
 def test_coerced_nested_instance_is_delivered_as_a_copy() -> None:

@@ -61,6 +61,8 @@ class Validator(Generic[T]):
         "__weakref__",
         "_core",
         "_dicts_are_copied",
+        "_has_models",
+        "_may_rewrite",
         "adapter",
         "payload_type",
         "trust_instances",
@@ -74,10 +76,12 @@ class Validator(Generic[T]):
             # TypeAdapter may defer building (an unresolved forward reference): build it now, so
             # that an unusable type is refused when the topic is made, not at the first publish.
             self.adapter.rebuild(raise_errors=True)
-            schema = self.adapter.core_schema
+            revalidating = _Revalidating(self.adapter.core_schema)
             self._core: SchemaValidator | None = (
-                None if trust_instances else SchemaValidator(_revalidating(schema))
+                None if trust_instances else SchemaValidator(revalidating.schema)
             )
+            self._has_models = revalidating.has_models
+            self._may_rewrite = revalidating.may_rewrite
             # A dict payload for a class other than a dict (a dataclass, a model) is always
             # validated into a new object.
             self._dicts_are_copied = isinstance(payload_type, type) and not issubclass(
@@ -105,13 +109,18 @@ class Validator(Generic[T]):
             if self._dicts_are_copied and type(message) is dict:
                 # The result cannot be the dict itself: skip the strict pass.
                 return cast(T, core.validate_python(message, context=_Pass(False)))
-            strict = _Pass(True)
+            strict = _Pass(True) if self._has_models else None
             try:
                 result = core.validate_python(message, strict=True, context=strict)
             except PydanticValidationError:
                 return cast(T, core.validate_python(message, context=_Pass(False)))
-            if result is message or (not strict.changed and _same(result, message)):
-                return cast(T, message)  # checked strictly and unchanged by validation
+            if result is message or not (
+                (strict is not None and strict.changed)
+                or (self._may_rewrite and not _same(result, message))
+            ):
+                # A strict pass accepts only values of the exact types, so without validators
+                # that rewrite values it returns an equal copy: deliver the original.
+                return cast(T, message)
             return cast(T, result)
         except PydanticValidationError:
             raise
@@ -147,7 +156,18 @@ _OPAQUE_KEYS = frozenset(
 )
 
 
-def _revalidating(schema: Any) -> Any:
+# Nodes whose output may differ from an input that passes them strictly (a validator's result,
+# a TypedDict without the extra keys, a __post_init__ that rewrites fields).
+_REWRITING_KINDS = frozenset(
+    {"call", "function-after", "function-before", "function-plain", "function-wrap", "typed-dict"}
+)
+_REWRITING_OPTIONS = frozenset(
+    {"strip_whitespace", "to_lower", "to_upper"}
+    | {"str_strip_whitespace", "str_to_lower", "str_to_upper"}
+)
+
+
+class _Revalidating:
     """A copy of a core schema that revalidates every dataclass and model instance it meets.
 
     pydantic-core reuses a complete class's own prebuilt validator (which accepts instances as
@@ -155,45 +175,62 @@ def _revalidating(schema: Any) -> Any:
     ``revalidate_instances`` therefore stops at the first pydantic class. A ``generic_origin``
     turns that reuse off for dataclasses; a model node is replaced by a wrapper that validates
     the instance's fields with a copy of the model's field schema.
+
+    ``has_models``: the wrappers need the per-call context. ``may_rewrite``: a strict pass may
+    return something unequal to its input, so the result must be compared with it.
     """
-    definitions: list[Any] = []
-    memo: dict[int, Any] = {}
-    wrapped: dict[int, str] = {}
 
-    def walk(node: Any) -> Any:
-        if isinstance(node, list):
-            return [walk(item) for item in node]
-        if isinstance(node, tuple):  # a union choice with its tag
-            return tuple(walk(item) for item in node)
-        if not isinstance(node, dict):
-            return node
-        done = memo.get(id(node))
-        if done is not None:
-            return done
-        copy: dict[str, Any] = {}
-        memo[id(node)] = copy
-        for key, value in node.items():
-            copy[key] = value if key in _OPAQUE_KEYS else walk(value)
-        kind = copy.get("type")
-        if kind == "dataclass":
-            copy["revalidate_instances"] = "always"
-            copy.setdefault("generic_origin", copy["cls"])
-        elif kind == "model" and not copy.get("root_model") and not copy.get("custom_init"):
-            memo[id(node)] = wrapper = _model_wrapper(copy, definitions)
-            wrapped[id(wrapper)] = copy["cls"].__name__
-            return wrapper
-        elif kind == "union":
-            # Errors of a union name its members: keep the model's name, not the wrapper's.
-            copy["choices"] = [
-                (choice, wrapped[id(choice)]) if id(choice) in wrapped else choice
-                for choice in copy["choices"]
-            ]
-        return copy
+    def __init__(self, schema: Any) -> None:
+        self.has_models = False
+        self.may_rewrite = False
+        self.schema = self._walk(schema)
 
-    walked = walk(schema)
-    if isinstance(walked, dict) and walked.get("type") == "definitions":
-        definitions.extend(walked["definitions"])
-    return walked
+    def _walk(self, schema: Any) -> Any:
+        definitions: list[Any] = []
+        memo: dict[int, Any] = {}
+        wrapped: dict[int, str] = {}
+
+        def walk(node: Any) -> Any:
+            if isinstance(node, list):
+                return [walk(item) for item in node]
+            if isinstance(node, tuple):  # a union choice with its tag
+                return tuple(walk(item) for item in node)
+            if not isinstance(node, dict):
+                return node
+            done = memo.get(id(node))
+            if done is not None:
+                return done
+            copy: dict[str, Any] = {}
+            memo[id(node)] = copy
+            for key, value in node.items():
+                copy[key] = value if key in _OPAQUE_KEYS else walk(value)
+            kind = copy.get("type")
+            if kind in _REWRITING_KINDS or _REWRITING_OPTIONS.intersection(
+                {key for key, value in copy.items() if value is True}
+                | {key for key, value in (copy.get("config") or {}).items() if value is True}
+            ):
+                self.may_rewrite = True
+            if kind == "dataclass":
+                copy["revalidate_instances"] = "always"
+                copy.setdefault("generic_origin", copy["cls"])
+                self.may_rewrite = self.may_rewrite or bool(copy.get("post_init"))
+            elif kind == "model" and not copy.get("root_model") and not copy.get("custom_init"):
+                memo[id(node)] = wrapper = _model_wrapper(copy, definitions)
+                wrapped[id(wrapper)] = copy["cls"].__name__
+                self.has_models = True
+                return wrapper
+            elif kind == "union":
+                # Errors of a union name its members: keep the model's name, not the wrapper's.
+                copy["choices"] = [
+                    (choice, wrapped[id(choice)]) if id(choice) in wrapped else choice
+                    for choice in copy["choices"]
+                ]
+            return copy
+
+        walked = walk(schema)
+        if isinstance(walked, dict) and walked.get("type") == "definitions":
+            definitions.extend(walked["definitions"])
+        return walked
 
 
 def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:

@@ -34,6 +34,11 @@ def _oracle_accepts(oracle_type: Any, payload: object) -> bool:
     return True
 
 
+def _part(part: int | str) -> str:
+    """A location part as error messages show it: a key that is empty or has a dot is quoted."""
+    return repr(part) if part == "" or "." in str(part) else str(part)
+
+
 def _within(path: Sequence[Any], loc: Sequence[Any]) -> bool:
     """Whether ``path`` is ``loc`` with some parts (union member tags) left out."""
     parts = iter(loc)
@@ -78,7 +83,7 @@ def test_generated_payload_types_deliver_only_valid_payloads(data: st.DataObject
         located = [e["loc"] for e in caught.value.errors if _within(where, e["loc"])]
         assert located, f"no error at {where}: {caught.value}"
         if len(caught.value.errors) <= 10:
-            named = [".".join(map(str, loc)) or "(payload)" for loc in located]
+            named = [".".join(map(_part, loc)) or "(payload)" for loc in located]
             assert any(f"{name}: " in str(caught.value) for name in named)
 
     for tree in trees:

@@ -156,10 +156,13 @@ _OPAQUE_KEYS = frozenset(
 )
 
 
-# Nodes whose output may differ from an input that passes them strictly (a validator's result,
-# a TypedDict without the extra keys, a __post_init__ that rewrites fields).
+# Nodes whose output may differ from an input that passes them strictly: a validator's result,
+# a TypedDict without the extra keys, a str parsed into a URL, UUID or JSON value, a lazily
+# validated iterable. (A dataclass with __post_init__ too; other strict nodes accept only
+# instances of their type and return an equal value.)
 _REWRITING_KINDS = frozenset(
-    {"call", "function-after", "function-before", "function-plain", "function-wrap", "typed-dict"}
+    {"call", "chain", "function-after", "function-before", "function-plain", "function-wrap"}
+    | {"complex", "generator", "json", "multi-host-url", "typed-dict", "url", "uuid"}
 )
 _REWRITING_OPTIONS = frozenset(
     {"strip_whitespace", "to_lower", "to_upper"}
@@ -275,8 +278,14 @@ def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:
             fields, new_extra, fields_set = fields_validator().validate_python(
                 value, strict=strict, context=context
             )
-            return cls.model_construct(fields_set, **fields, **(new_extra or {}))
-        return handler(value)
+            result = cls.model_construct(fields_set, **fields, **(new_extra or {}))
+        else:
+            result = handler(value)
+        if isinstance(context, _Pass):
+            # A dict (or other input) became a new instance. Only on success: a union tries
+            # its members in turn, and a member that fails changes nothing.
+            context.changed = True
+        return result
 
     inner: Any = {key: value for key, value in node.items() if key != "ref"}
     wrapper: dict[str, Any] = dict(core_schema.with_info_wrap_validator_function(revalidate, inner))
@@ -335,7 +344,12 @@ def _where(loc: Sequence[int | str]) -> str:
         return "(payload)"
     if len(loc) > 12:
         return f"{_where(loc[:4])}...({len(loc) - 8} more)...{_where(loc[-4:])}"
-    return _clip(".".join(str(part) for part in loc))
+    return _clip(".".join(_part(part) for part in loc))
+
+
+def _part(part: int | str) -> str:
+    # An empty key, or one with a dot, would make the path ambiguous: quote it.
+    return repr(part) if part == "" or "." in str(part) else str(part)
 
 
 def format_validation_error(

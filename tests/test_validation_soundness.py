@@ -15,7 +15,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator
 from typing_extensions import TypedDict
 
 from typedpubsub import Hub, Key, PayloadValidationError, Subscriber, Topic
-from typedpubsub._topic import validator_for
+from typedpubsub._topic import convert_for_listener, validator_for
 from typedpubsub.errors import InvalidKeyError, UnsupportedPayloadTypeError
 
 from .helpers import Recorder
@@ -417,3 +417,20 @@ def test_constrained_fields_are_revalidated() -> None:
         topic.validate([Bounded(0, [])])
     with pytest.raises(PayloadValidationError, match=r"0\.b\.0: String should have at most 2"):
         topic.validate([Bounded(1, ["abc"])])
+
+
+class InnerDict(TypedDict):
+    x: int
+
+
+def test_convert_for_listener_raises_only_payload_validation_errors() -> None:
+    """The hub's listener-side conversion returns a valid payload or raises PayloadValidationError."""
+    as_dict = Topic("inner", InnerDict)
+    source = Topic("inner", Inner)._validator
+    assert convert_for_listener(as_dict, ("inner",), Inner(1), source) == {"x": 1}
+    with pytest.raises(
+        PayloadValidationError, match=r"^payload on key \('inner',\) does not validate as InnerDict"
+    ):
+        convert_for_listener(as_dict, ("inner",), BAD, source)
+    with pytest.raises(PayloadValidationError, match=r"validation raised TypeError: negative"):
+        convert_for_listener(Topic("t", Touchy), ("t",), Touchy(-1), None)

@@ -416,8 +416,9 @@ class Topic(Key[T]):
     listener subscribed through a topic only ever receives valid payloads.
 
     ``name``, ``description`` and ``parameters`` (one name per ``'*'``) are metadata for schema
-    export. ``trust_instances=True`` accepts instances of a stdlib dataclass payload type without
-    revalidating their fields (faster, but a dataclass constructor checks nothing).
+    export. ``trust_instances=True`` accepts dataclass and model instances in the payload on an
+    isinstance check, as pydantic does, without revalidating their fields (faster, but a stdlib
+    dataclass constructor checks nothing).
     """
 
     payload_type: TypeForm[T]
@@ -484,7 +485,7 @@ class Topic(Key[T]):
 
     @property
     def trust_instances(self) -> bool:
-        """Whether stdlib dataclass instances are accepted without revalidation."""
+        """Whether dataclass and model instances are accepted without revalidation."""
         return self._validator.trust_instances
 
     @property

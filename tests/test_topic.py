@@ -44,9 +44,9 @@ def test_topic_rejects_bad_arguments() -> None:
     with pytest.raises(InvalidKeyError, match=r"^key must have at least one part, got \(\)$"):
         Topic((), Trade)
     with pytest.raises(TypeError, match=r"^key part must be str"):
-        Topic(("a", 1), Trade)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType, reportCallIssue]
+        Topic(("a", 1), Trade)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match=r"^name must be str or None, got 3 \(int\)$"):
-        Topic("a", Trade, name=3)  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType, reportCallIssue]
+        Topic("a", Trade, name=3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match=r"^parameters must name each of the 1 wildcards"):
         Topic(("a", "*"), Trade, parameters=["x", "y"])
     with pytest.raises(ValueError, match=r"^parameters must be distinct"):

@@ -10,9 +10,8 @@ import threading
 import weakref
 from collections.abc import Callable
 from threading import get_ident as _get_ident
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import Self, TypeVar
 
 from ._callbacks import callback_label, check_listener_types, check_result, is_async_callable
@@ -28,8 +27,8 @@ from ._meta import (
 )
 from ._router import Router, Target
 from ._stats import Counters, HubStatistics
-from ._topic import Topic, Validator, format_validation_error
-from .errors import ClosedError, QueueFullError
+from ._topic import Topic, Validator, convert_for_listener
+from .errors import ClosedError, PayloadValidationError, QueueFullError
 
 if TYPE_CHECKING:
     from ._inbox import Inbox
@@ -374,17 +373,10 @@ class Hub:
     def _convert(
         self, target: Target, key: Any, message: Any, source: Validator[Any] | None
     ) -> tuple[bool, Any]:
-        validator: Validator[Any] = target.validator
         try:
-            return True, validator.validate(message)
-        except PydanticValidationError as exc:
-            if source is not None:
-                try:
-                    return True, validator.validate(source.adapter.dump_python(message))
-                except PydanticValidationError:
-                    pass
-            topic = target.key if isinstance(target.key, Topic) else Topic(target.key, Any)
-            error = format_validation_error(key, topic, exc)
+            topic = cast("Topic[Any]", target.key)  # only a topic's subscription has a validator
+            return True, convert_for_listener(topic, key, message, source)
+        except PayloadValidationError as error:
             if source is None:
                 logger.error("not delivered to %s: %s", target.label, error)
             return False, error

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import dataclasses
+import reprlib
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
-from typing import Any, Generic, cast, overload
+from typing import Any, Generic, cast
 
-from pydantic import ConfigDict, PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
+from pydantic import PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import InitErrorDetails
-from typing_extensions import TypedDict, TypeVar
+from pydantic_core import (
+    InitErrorDetails,
+    PydanticCustomError,
+    SchemaError,
+    SchemaValidator,
+    core_schema,
+)
+from typing_extensions import LiteralString, TypeForm, TypeVar
 
 from ._key import WILDCARD, Key, PossibleKey, _describe
 from .errors import InvalidKeyError, PayloadValidationError, UnsupportedPayloadTypeError
 
-__all__ = ["Topic"]
+__all__ = ["Topic", "convert_for_listener", "format_validation_error"]
 
 T = TypeVar("T", default=Any)
-
-
-def _is_stdlib_dataclass(tp: object) -> bool:
-    return (
-        isinstance(tp, type)
-        and dataclasses.is_dataclass(tp)
-        and not hasattr(tp, "__pydantic_validator__")
-    )
 
 
 def type_name(tp: object) -> str:
@@ -34,78 +33,279 @@ def type_name(tp: object) -> str:
     return name if isinstance(name, str) else repr(tp).replace("typing.", "")
 
 
+class _Pass:
+    """Per-call validation context: whether the pass is strict, and whether anything changed."""
+
+    __slots__ = ("changed", "strict")
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.changed = False
+
+
 class Validator(Generic[T]):
     """Validates payloads into one payload type; shared by every topic of that type.
 
-    A stdlib dataclass checks nothing in its constructor and pydantic accepts its instances on an
-    isinstance check alone, so by default an instance is revalidated field by field (nested
-    dataclasses too). A valid instance is returned as is; one that pydantic can only coerce is
-    replaced by the coerced copy. ``trust_instances=True`` skips that revalidation.
+    pydantic accepts instances of dataclasses and models on an isinstance check alone, and a
+    stdlib dataclass's constructor checks nothing. So, unless ``trust_instances``, every instance
+    of a dataclass (stdlib or pydantic) or pydantic model found anywhere in the payload (in
+    containers, unions, generic classes, fields) is revalidated field by field. A payload that
+    passes a strict pass and comes out equal is returned as is (the same object); one that
+    pydantic can only coerce is replaced by the coerced copy.
+
+    :meth:`validate` raises pydantic's ``ValidationError`` and nothing else: an exception raised
+    by a user's validator, or a payload nested too deeply, becomes one.
     """
 
-    __slots__ = ("_instance_check", "_revalidator", "adapter", "payload_type", "trust_instances")
+    __slots__ = (
+        "__weakref__",
+        "_core",
+        "_dicts_are_copied",
+        "_has_models",
+        "_may_rewrite",
+        "adapter",
+        "payload_type",
+        "trust_instances",
+    )
 
     def __init__(self, payload_type: Any, trust_instances: bool) -> None:
         self.payload_type = payload_type
         self.trust_instances = trust_instances
         try:
             self.adapter: TypeAdapter[T] = TypeAdapter(payload_type)
-        except (PydanticSchemaGenerationError, PydanticUserError, TypeError) as exc:
+            # TypeAdapter may defer building (an unresolved forward reference): build it now, so
+            # that an unusable type is refused when the topic is made, not at the first publish.
+            self.adapter.rebuild(raise_errors=True)
+            revalidating = _Revalidating(self.adapter.core_schema)
+            self._core: SchemaValidator | None = (
+                None if trust_instances else SchemaValidator(revalidating.schema)
+            )
+            self._has_models = revalidating.has_models
+            self._may_rewrite = revalidating.may_rewrite
+            # A dict payload for a class other than a dict (a dataclass, a model) is always
+            # validated into a new object.
+            self._dicts_are_copied = isinstance(payload_type, type) and not issubclass(
+                payload_type, dict
+            )
+        except (PydanticSchemaGenerationError, PydanticUserError, NameError, TypeError) as exc:
             raise UnsupportedPayloadTypeError(
                 f"payload_type must be a type pydantic can validate, got {payload_type!r}: "
                 f"{str(exc).splitlines()[0]}",
                 payload_type,
             ) from None
-        self._revalidator: TypeAdapter[dict[str, T]] | None = None
-        self._instance_check: type | None = None
-        if _is_stdlib_dataclass(payload_type) and not trust_instances:
-            self._instance_check = payload_type
-            self._revalidator = _revalidating_adapter(payload_type)
+        except SchemaError as exc:  # pragma: no cover - a core schema the revalidating copy broke
+            raise UnsupportedPayloadTypeError(
+                f"payload_type instances cannot be revalidated, got {payload_type!r} "
+                f"(trust_instances=True skips revalidation): {str(exc).splitlines()[0]}",
+                payload_type,
+            ) from None
 
     def validate(self, message: object) -> T:
         """Return ``message`` as a valid payload, or raise pydantic's ``ValidationError``."""
-        if self._instance_check is not None and type(message) is self._instance_check:
-            assert self._revalidator is not None
+        try:
+            core = self._core
+            if core is None:
+                return self.adapter.validate_python(message)
+            if self._dicts_are_copied and type(message) is dict:
+                # The result cannot be the dict itself: skip the strict pass.
+                return cast(T, core.validate_python(message, context=_Pass(False)))
+            strict = _Pass(True) if self._has_models else None
             try:
-                self._revalidator.validate_python({"v": message}, strict=True)
+                result = core.validate_python(message, strict=True, context=strict)
             except PydanticValidationError:
-                try:
-                    return self._revalidator.validate_python({"v": message})["v"]
-                except PydanticValidationError as exc:
-                    raise _unwrapped(exc, self.payload_type) from None
-            return cast(T, message)  # checked field by field just above
-        return self.adapter.validate_python(message)
+                return cast(T, core.validate_python(message, context=_Pass(False)))
+            if result is message or not (
+                (strict is not None and strict.changed)
+                or (self._may_rewrite and not _same(result, message))
+            ):
+                # A strict pass accepts only values of the exact types, so without validators
+                # that rewrite values it returns an equal copy: deliver the original.
+                return cast(T, message)
+            return cast(T, result)
+        except PydanticValidationError:
+            raise
+        except RecursionError:
+            raise _failure(self.payload_type, "too_deep", "payload is nested too deeply") from None
+        except Exception as exc:
+            raise _failure(
+                self.payload_type,
+                "validator_error",
+                f"validation raised {type(exc).__name__}: {_clip(str(exc))}",
+            ) from exc
 
     def __repr__(self) -> str:
         return f"Validator({type_name(self.payload_type)}, trust_instances={self.trust_instances})"
 
 
-def _revalidating_adapter(payload_type: type) -> TypeAdapter[dict[str, Any]]:
-    # A TypedDict wrapper is how a config (revalidate_instances) reaches a stdlib dataclass,
-    # which pydantic will not let a TypeAdapter configure directly.
-    make_typeddict: Any = TypedDict
-    wrapper = make_typeddict("_Revalidate", {"v": payload_type})
-    wrapper.__pydantic_config__ = ConfigDict(revalidate_instances="always")
-    return TypeAdapter[dict[str, Any]](wrapper)
+def _same(result: object, message: object) -> bool:
+    try:
+        return type(result) is type(message) and bool(result == message)
+    except Exception:  # a user's __eq__ may fail; then deliver the validated copy
+        return False
 
 
-def _unwrapped(exc: PydanticValidationError, payload_type: Any) -> PydanticValidationError:
-    """The errors of the revalidating wrapper, located in the payload rather than the wrapper."""
-    details: list[InitErrorDetails] = []
-    for error in exc.errors(include_url=False):
-        detail = InitErrorDetails(type=error["type"], loc=error["loc"][1:], input=error["input"])
-        if "ctx" in error:
-            detail["ctx"] = error["ctx"]
-        details.append(detail)
-    return PydanticValidationError.from_exception_data(type_name(payload_type), details)
+def _failure(payload_type: Any, kind: LiteralString, reason: str) -> PydanticValidationError:
+    error = PydanticCustomError(kind, "{reason}", {"reason": reason})
+    detail = InitErrorDetails(type=error, loc=(), input=None)
+    return PydanticValidationError.from_exception_data(type_name(payload_type), [detail])
 
 
-_validators: dict[tuple[object, bool], Validator[Any]] = {}
+# Keys of a core schema node whose values are not schemas to walk.
+_OPAQUE_KEYS = frozenset(
+    {"cls", "config", "default", "function", "generic_origin", "metadata", "ref", "serialization"}
+)
+
+
+# Nodes whose output may differ from an input that passes them strictly: a validator's result,
+# a TypedDict without the extra keys, a str parsed into a URL, UUID or JSON value, a lazily
+# validated iterable. (A dataclass with __post_init__ too; other strict nodes accept only
+# instances of their type and return an equal value.)
+_REWRITING_KINDS = frozenset(
+    {"call", "chain", "function-after", "function-before", "function-plain", "function-wrap"}
+    | {"complex", "generator", "json", "multi-host-url", "typed-dict", "url", "uuid"}
+)
+_REWRITING_OPTIONS = frozenset(
+    {"strip_whitespace", "to_lower", "to_upper"}
+    | {"str_strip_whitespace", "str_to_lower", "str_to_upper"}
+)
+
+
+class _Revalidating:
+    """A copy of a core schema that revalidates every dataclass and model instance it meets.
+
+    pydantic-core reuses a complete class's own prebuilt validator (which accepts instances as
+    they are) for a dataclass or model node, whatever the node says; a config-level
+    ``revalidate_instances`` therefore stops at the first pydantic class. A ``generic_origin``
+    turns that reuse off for dataclasses; a model node is replaced by a wrapper that validates
+    the instance's fields with a copy of the model's field schema.
+
+    ``has_models``: the wrappers need the per-call context. ``may_rewrite``: a strict pass may
+    return something unequal to its input, so the result must be compared with it.
+    """
+
+    def __init__(self, schema: Any) -> None:
+        self.has_models = False
+        self.may_rewrite = False
+        self.schema = self._walk(schema)
+
+    def _walk(self, schema: Any) -> Any:
+        definitions: list[Any] = []
+        memo: dict[int, Any] = {}
+        wrapped: dict[int, str] = {}
+
+        def walk(node: Any) -> Any:
+            if isinstance(node, list):
+                return [walk(item) for item in node]
+            if isinstance(node, tuple):  # a union choice with its tag
+                return tuple(walk(item) for item in node)
+            if not isinstance(node, dict):
+                return node
+            done = memo.get(id(node))
+            if done is not None:
+                return done
+            copy: dict[str, Any] = {}
+            memo[id(node)] = copy
+            for key, value in node.items():
+                copy[key] = value if key in _OPAQUE_KEYS else walk(value)
+            kind = copy.get("type")
+            if kind in _REWRITING_KINDS or _REWRITING_OPTIONS.intersection(
+                {key for key, value in copy.items() if value is True}
+                | {key for key, value in (copy.get("config") or {}).items() if value is True}
+            ):
+                self.may_rewrite = True
+            if kind == "dataclass":
+                copy["revalidate_instances"] = "always"
+                copy.setdefault("generic_origin", copy["cls"])
+                self.may_rewrite = self.may_rewrite or bool(copy.get("post_init"))
+            elif kind == "model" and not copy.get("root_model") and not copy.get("custom_init"):
+                memo[id(node)] = wrapper = _model_wrapper(copy, definitions)
+                wrapped[id(wrapper)] = copy["cls"].__name__
+                self.has_models = True
+                return wrapper
+            elif kind == "union":
+                # Errors of a union name its members: keep the model's name, not the wrapper's.
+                copy["choices"] = [
+                    (choice, wrapped[id(choice)]) if id(choice) in wrapped else choice
+                    for choice in copy["choices"]
+                ]
+            return copy
+
+        walked = walk(schema)
+        if isinstance(walked, dict) and walked.get("type") == "definitions":
+            definitions.extend(walked["definitions"])
+        return walked
+
+
+def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:
+    """A model node as a wrapper that validates instances and dicts with the model's fields."""
+    cls = node["cls"]
+    built: list[SchemaValidator] = []
+
+    def fields_validator() -> SchemaValidator:
+        # Built on first use: the definitions it refers to are complete only after the walk.
+        if not built:
+            fields = node["schema"]
+            if definitions:
+                fields = {"type": "definitions", "schema": fields, "definitions": definitions}
+            built.append(SchemaValidator(cast(Any, fields), node.get("config")))
+        return built[0]
+
+    def revalidate(value: Any, handler: Any, info: Any) -> Any:
+        context = info.context
+        # Only a strict pass forces strictness; otherwise the model's own config decides.
+        strict = True if isinstance(context, _Pass) and context.strict else None
+        if isinstance(value, cls):
+            data = value.__dict__
+            extra = value.__pydantic_extra__
+            if extra:
+                data = {**data, **extra}
+            fields, new_extra, _ = fields_validator().validate_python(
+                data, strict=strict, context=context, by_alias=False, by_name=True
+            )
+            # Equal after a strict pass means unchanged (a lax pass may coerce to equal values:
+            # Decimal("1.5") == 1.5); keep the instance then.
+            if (
+                strict
+                and type(value) is cls
+                and fields == value.__dict__
+                and new_extra == (extra or None)
+            ):
+                return value
+            if isinstance(context, _Pass):
+                context.changed = True
+            return cls.model_construct(value.model_fields_set, **fields, **(new_extra or {}))
+        if isinstance(value, dict):
+            fields, new_extra, fields_set = fields_validator().validate_python(
+                value, strict=strict, context=context
+            )
+            result = cls.model_construct(fields_set, **fields, **(new_extra or {}))
+        else:
+            result = handler(value)
+        if isinstance(context, _Pass):
+            # A dict (or other input) became a new instance. Only on success: a union tries
+            # its members in turn, and a member that fails changes nothing.
+            context.changed = True
+        return result
+
+    inner: Any = {key: value for key, value in node.items() if key != "ref"}
+    wrapper: dict[str, Any] = dict(core_schema.with_info_wrap_validator_function(revalidate, inner))
+    if "ref" in node:
+        wrapper["ref"] = node["ref"]
+    return wrapper
+
+
+_validators: weakref.WeakValueDictionary[tuple[object, bool], Validator[Any]] = (
+    weakref.WeakValueDictionary()
+)
 _validators_lock = threading.Lock()
 
 
 def validator_for(payload_type: object, trust_instances: bool) -> Validator[Any]:
-    """The shared validator of ``payload_type``, built on first use."""
+    """The shared validator of ``payload_type``, built on first use.
+
+    Validators are cached weakly: one lives as long as a topic uses it, so short-lived payload
+    types (and their validators) are freed with their last topic. Unhashable types are not cached.
+    """
     try:
         cache_key = (payload_type, trust_instances)
         hash(cache_key)
@@ -118,26 +318,94 @@ def validator_for(payload_type: object, trust_instances: bool) -> Validator[Any]
         return found
 
 
+_MAX_LISTED_ERRORS = 10
+_MAX_SHOWN = 80
+_reprs = reprlib.Repr()
+_reprs.maxstring = _reprs.maxother = _MAX_SHOWN
+_reprs.maxlevel = 4
+
+
+def _short(value: object) -> str:
+    """A repr of ``value`` of at most about 80 characters, whatever its size or depth."""
+    try:
+        text = _reprs.repr(value)
+    except Exception:  # RecursionError or a failing __repr__
+        text = f"<{type(value).__name__} object>"
+    return _clip(text)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    """A path such as ``trades.0.price``; a very deep one keeps its two ends."""
+    if not loc:
+        return "(payload)"
+    if len(loc) > 12:
+        return f"{_where(loc[:4])}...({len(loc) - 8} more)...{_where(loc[-4:])}"
+    return _clip(".".join(_part(part) for part in loc))
+
+
+def _part(part: int | str) -> str:
+    # An empty key, or one with a dot, would make the path ambiguous: quote it.
+    return repr(part) if part == "" or "." in str(part) else str(part)
+
+
 def format_validation_error(
     key: Sequence[str], topic: Topic[Any], error: PydanticValidationError
 ) -> PayloadValidationError:
-    """A :class:`PayloadValidationError` naming the full key and every failing field."""
+    """A :class:`PayloadValidationError` naming the full key and the failing fields.
+
+    The message lists the first 10 errors, each input shortened; ``errors`` keeps them all.
+    """
+    try:
+        errors = error.errors(include_url=False)
+    except RecursionError:  # pragma: no cover - pydantic keeps inputs by reference
+        errors = []
     problems = []
-    for item in error.errors(include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "(payload)"
-        problems.append(f"{where}: {item['msg']} (got {item['input']!r})")
+    for item in errors[:_MAX_LISTED_ERRORS]:
+        where = _where(item["loc"])
+        got = "" if item["type"] in _NO_INPUT else f" (got {_short(item['input'])})"
+        problems.append(f"{where}: {item['msg']}{got}")
+    count = len(errors)
+    if count > _MAX_LISTED_ERRORS:
+        problems.append(f"... and {count - _MAX_LISTED_ERRORS} more")
     where_from = []
     if topic.name:
         where_from.append(f"topic {topic.name!r}")
     if tuple(topic) != tuple(key):
         where_from.append(f"subscribed as {tuple(topic)!r}")
     origin = f" ({', '.join(where_from)})" if where_from else ""
-    count = len(problems)
     message = (
         f"payload on key {tuple(key)!r} does not validate as {type_name(topic.payload_type)}"
         f"{origin}, {count} error{'s' if count != 1 else ''}: " + "; ".join(problems)
     )
-    return PayloadValidationError(message, tuple(key), topic, error.errors(include_url=False))
+    return PayloadValidationError(message, tuple(key), topic, errors)
+
+
+_NO_INPUT = frozenset({"too_deep", "validator_error"})
+
+
+def convert_for_listener(
+    topic: Topic[T], key: Sequence[str], message: object, source: Validator[Any] | None
+) -> T:
+    """``message`` as a valid payload of ``topic``, for a listener subscribed through it.
+
+    ``source`` is the validator of the topic it was published through, if any: a payload of
+    another type that does not validate as is gets a second chance as its dump. Raises
+    :class:`PayloadValidationError` and nothing else.
+    """
+    validator = topic._validator
+    try:
+        return validator.validate(message)
+    except PydanticValidationError as exc:
+        if source is not None:
+            try:
+                return validator.validate(source.adapter.dump_python(message, warnings=False))
+            except Exception:  # the dump or its validation failed: report the first error
+                pass
+        raise format_validation_error(key, topic, exc) from exc
 
 
 class Topic(Key[T]):
@@ -148,44 +416,21 @@ class Topic(Key[T]):
     listener subscribed through a topic only ever receives valid payloads.
 
     ``name``, ``description`` and ``parameters`` (one name per ``'*'``) are metadata for schema
-    export. ``trust_instances=True`` accepts instances of a stdlib dataclass payload type without
-    revalidating their fields (faster, but a dataclass constructor checks nothing).
+    export. ``trust_instances=True`` accepts dataclass and model instances in the payload on an
+    isinstance check, as pydantic does, without revalidating their fields (faster, but a stdlib
+    dataclass constructor checks nothing).
     """
 
-    payload_type: Any
+    payload_type: TypeForm[T]
     name: str | None
     description: str | None
     parameters: tuple[str | None, ...]
     _validator: Validator[T]
 
-    @overload
     def __new__(
         cls,
         key: PossibleKey,
-        payload_type: type[T],
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        parameters: Sequence[str] | None = None,
-        trust_instances: bool = False,
-    ) -> Topic[T]: ...
-    @overload
-    def __new__(
-        cls,
-        key: PossibleKey,
-        payload_type: Any,
-        /,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        parameters: Sequence[str] | None = None,
-        trust_instances: bool = False,
-    ) -> Topic[T]: ...
-    def __new__(
-        cls,
-        key: PossibleKey,
-        payload_type: Any,
+        payload_type: TypeForm[T],
         /,
         *,
         name: str | None = None,
@@ -196,6 +441,8 @@ class Topic(Key[T]):
         parts = Key.create_from(key)
         if not parts:
             raise InvalidKeyError(f"key must have at least one part, got {tuple(parts)!r}", parts)
+        if "" in parts:
+            raise InvalidKeyError(f"key parts must not be empty, got {tuple(parts)!r}", parts)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be str or None, got {_describe(name)}")
         if description is not None and not isinstance(description, str):
@@ -238,7 +485,7 @@ class Topic(Key[T]):
 
     @property
     def trust_instances(self) -> bool:
-        """Whether stdlib dataclass instances are accepted without revalidation."""
+        """Whether dataclass and model instances are accepted without revalidation."""
         return self._validator.trust_instances
 
     @property
@@ -259,12 +506,14 @@ class Topic(Key[T]):
             raise TypeError("fill takes wildcard values either by position or by name, not both")
         wildcards = [i for i, part in enumerate(self) if part == WILDCARD]
         if named:
-            unknown = sorted(set(named) - {p for p in self.parameters if p is not None})
+            # An unnamed wildcard is part<N> (N its position), as in the schema export.
+            names = [p or f"part{i}" for i, p in zip(wildcards, self.parameters, strict=True)]
+            unknown = sorted(set(named) - set(names))
             if unknown:
                 raise TypeError(
-                    f"fill got unknown parameter names {unknown}, topic has {self.parameters!r}"
+                    f"fill got unknown parameter names {unknown}, topic has {tuple(names)!r}"
                 )
-            values = tuple(named.get(p, WILDCARD) if p else WILDCARD for p in self.parameters)
+            values = tuple(named.get(p, WILDCARD) for p in names)
         elif len(values) != len(wildcards):
             raise TypeError(
                 f"fill takes one value per wildcard of {tuple(self)!r} "

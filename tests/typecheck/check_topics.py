@@ -11,7 +11,7 @@ import decimal
 from typing import Any
 
 import pydantic
-from typing_extensions import TypedDict, assert_type
+from typing_extensions import TypedDict, TypeForm, assert_type
 
 import typedpubsub
 from typedpubsub import Hub, Key, Publisher, Stream, Subscriber, Topic
@@ -50,6 +50,12 @@ assert_type(Key("NASDAQ") + TRADES, Topic[Trade])
 assert_type(TRADES + Key("extra"), Topic[Trade])
 assert_type(Key("a") + Key("b"), Key[Any])
 assert_type(TRADES.validate({}), Trade)
+assert_type(TRADES.payload_type, TypeForm[Trade])
+assert_type(Topic("n", int | None), Topic[int | None])
+assert_type(Topic("l", list[Trade]), Topic[list[Trade]])
+Topic[Trade]("k", Quote)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+Topic[Trade]("k", Trade | None)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+Topic[int]("k", str)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 trade = Trade(1.0, 2, decimal.Decimal(3))
 quote = Quote(bid=1.0, ask=2.0)

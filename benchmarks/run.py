@@ -266,9 +266,11 @@ class Floor(Adapter):
         self.listeners = {}
         self.streams: list[asyncio.Queue[Any]] = []
         self.prepared: set[Parts] = set()
+        self.count = 0
 
     def add_sync(self, pattern: Parts, callback: SyncCallback) -> None:
         self.sync.setdefault(pattern, []).append(callback)
+        self.count += 1
 
     def add_async(self, pattern: Parts, callback: AsyncCallback) -> None:
         queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
@@ -280,10 +282,12 @@ class Floor(Adapter):
                 await callback(key, message)
 
         self.listeners[pattern, callback] = (queue, asyncio.create_task(consume()))
+        self.count += 1
 
     async def remove_async(self, pattern: Parts, callback: AsyncCallback) -> None:
         queue, task = self.listeners.pop((pattern, callback))
         self.queues[pattern].remove(queue)
+        self.count -= 1
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -291,10 +295,11 @@ class Floor(Adapter):
         queue = _FloorQueue()
         self.queues.setdefault(pattern, []).append(queue)
         self.streams.append(queue)
+        self.count += 1
         return queue
 
     def subscriptions(self) -> int:
-        return sum(map(len, self.sync.values())) + sum(map(len, self.queues.values()))
+        return self.count
 
     def prepare(self, keys: Iterable[Parts]) -> None:
         wild = [(p, matcher(p)) for p in {*self.sync, *self.queues} if "*" in p]
@@ -531,7 +536,8 @@ async def timed_publish(
 
 
 async def one_to_one_async(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
-    """One async listener on a concrete key; the publisher publishes that key."""
+    """One async listener on ('NASDAQ', 'trade', 'GOOGL'), every message published on it; the
+    Topic[T] adapters subscribe and publish through one topic, so each payload is validated."""
     n = sizes["messages"]
     counter = Counter(n)
     adapter.add_async(adapter.key(KEY), counter.ahit)
@@ -539,7 +545,8 @@ async def one_to_one_async(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[
 
 
 async def fan_out(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
-    """100 async listeners on the pattern ('*', 'trade', '*'); counts each message once."""
+    """100 async listeners on ('*', 'trade', '*'), every message reaching all of them; the rate
+    counts each message once."""
     n, listeners = sizes["fanout"], 100
     counter = Counter(n * listeners)
     for _ in range(listeners):
@@ -548,7 +555,7 @@ async def fan_out(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, in
 
 
 async def one_to_one_sync(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
-    """One sync listener on a concrete key: publish-bound, all of the time is publish."""
+    """One sync listener on a concrete key, called inside publish: all of the time is publish."""
     n = sizes["messages"]
     counter = Counter(n)
     adapter.add_sync(adapter.key(KEY), counter.new_callback())
@@ -556,7 +563,8 @@ async def one_to_one_sync(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[f
 
 
 async def async_iterator(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
-    """One consumer iterating ``async for key, message in stream``."""
+    """One consumer task iterating ``async for key, message in stream`` over a concrete key
+    (aiopubsub has no iterator: its subscribe/consume pair)."""
     n = sizes["messages"]
     counter = Counter(n)
     stream = adapter.stream(adapter.key(KEY))
@@ -578,6 +586,9 @@ def cold_routing(concrete: str) -> Workload:
     """A workload publishing never-seen keys with ``sizes[concrete]`` concrete subscriptions."""
 
     async def run(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
+        """Never-seen keys ('w', j, 'k<i>'), each reaching one of 10 async listeners on
+        ('w', j, '*'), beside concrete sync subscriptions ('c', i, 'x') that no key matches;
+        the keys outnumber any route cache, so every publish routes."""
         n = sizes["routing"]
         counter = Counter(n)
         for i in range(sizes[concrete]):
@@ -591,11 +602,10 @@ def cold_routing(concrete: str) -> Workload:
 
 
 async def churn(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
-    """Add an async listener, let it start, remove it; on a hub warmed by many distinct keys.
-
-    The hub holds ``churn_existing`` subscriptions, one of them the root wildcard ('*', 'x'),
-    after ``churn_warm`` distinct keys were published (each matched by the root wildcard).
-    """
+    """Add an async listener on a concrete key ('d', i, 'x'), give it one loop turn, remove
+    it and wait for its end; the hub holds sync subscriptions on concrete keys and one on the
+    root wildcard ('*', 'x'), which every one of the distinct keys published before matched.
+    The rate counts add+remove pairs."""
     n = sizes["churn"]
     warm = sizes["churn_warm"]
     counter = Counter(warm)
@@ -622,7 +632,8 @@ async def churn(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]
 
 
 async def real_recorded(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
-    """The recorded patterns, a sync listener each; the recorded keys published in turn."""
+    """Every recorded subscribed pattern with a sync listener of its own; the distinct
+    recorded published keys published in turn."""
     assert REAL is not None
     n = sizes["real"]
     expected = sum(
@@ -674,7 +685,7 @@ def benches(sizes: Mapping[str, int]) -> list[Bench]:
         ),
     ]
     if REAL is not None:
-        found.append(Bench(REAL_NAME, real_recorded, ("real",), base))
+        found.append(Bench(real_name(REAL), real_recorded, ("real",), base))
     return found
 
 
@@ -689,7 +700,8 @@ def churn_name(sizes: Mapping[str, int]) -> str:
     )
 
 
-REAL_NAME = "real recorded keys"
+def real_name(real: RealWorkload) -> str:
+    return f"real recorded keys ({len(real.subscribed)} subs, {len(real.published)} keys)"
 
 
 # -- the real recorded workload ---------------------------------------------------------------
@@ -824,6 +836,7 @@ class Results:
     sizes: dict[str, int]
     compiled: bool
     delivery: list[str] = dataclasses.field(default_factory=list)  # untyped delivery workloads
+    described: dict[str, str] = dataclasses.field(default_factory=dict)  # workload -> its doc
 
     def ratio(self, workload: str, impl: str = "typedpubsub") -> float:
         by_impl = self.rates[workload]
@@ -1048,6 +1061,7 @@ def run_all(
     results = Results({}, {}, {}, {}, {}, dict(sizes), is_compiled())
     for bench in benches(sizes):
         results.floors[bench.name] = bench.floor
+        results.described[bench.name] = " ".join((bench.run.__doc__ or "").split())
         if bench.delivery:
             results.delivery.append(bench.name)
         for impl in bench.implementations:
@@ -1150,6 +1164,13 @@ def report(
         *(f"- {note}" for note in notes),
         "",
         FLOORS,
+        "## Workloads",
+        "",
+        *(
+            f"- **{name}** (against the {results.floors[name]}): {text}"
+            for name, text in results.described.items()
+        ),
+        "",
         "## Targets (issue 11)",
         "",
         "| target | measured | from | met |",
@@ -1198,8 +1219,9 @@ def report(
         )
     lines += [
         "",
-        "`keys to fill` is the route cache's size where there is a bounded one (typedpubsub); "
-        "elsewhere the further keys are published twice over the same count.",
+        "`keys to fill` is the route cache's size where the implementation bounds its cache "
+        "(typedpubsub); elsewhere as many keys as are published after it. `per further new "
+        "key` is what stays allocated after that many more new keys, divided by their number.",
         "",
         "## Validation alone (per payload)",
         "",

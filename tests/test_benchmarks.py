@@ -50,6 +50,9 @@ def test_benchmark_smoke(smoke: run.Results) -> None:
         assert all(rate > 0 for rate in smoke.rates[bench.name].values())
     assert set(smoke.rates["1 -> 1 async listener"]) >= set(run.TYPED)
     assert set(smoke.memory) == {"scan floor", "typedpubsub", "aiopubsub"}
+    floor = smoke.memory["scan floor"]
+    assert floor.per_entry < 1  # the scan floor keeps nothing per key: the measurement sees that
+    assert floor.key_alone > 0
 
 
 def test_every_target_is_reported(smoke: run.Results) -> None:

@@ -52,7 +52,7 @@ def callback_label(callback: object) -> str:
 class _Route:
     """What one concrete key reaches, computed once and cached until subscriptions change."""
 
-    __slots__ = ("callbacks", "generation", "hits", "targets", "typed")
+    __slots__ = ("callbacks", "generation", "hits", "remote", "targets", "typed")
 
     def __init__(self, generation: int, targets: tuple[Target, ...]) -> None:
         self.generation = generation
@@ -62,6 +62,8 @@ class _Route:
         # Publishes through this route: the only counter on the hot path. Hub and sync
         # listener statistics are derived from it (see Hub._retire_routes).
         self.hits = 0
+        # The route of a message that arrived through a bridge: no bridge's outbound target.
+        self.remote: _Route | None = None
 
 
 class Hub:
@@ -88,6 +90,13 @@ class Hub:
         # Subscriptions per callback: a subscription is known by its (pattern, callback), so a
         # caller that must not share a callback with another subscription asks here.
         self._callback_counts: dict[object, int] = {}
+        # Bridges' outbound callbacks: what arrived through a bridge never reaches them.
+        self._bridge_callbacks: set[object] = set()
+        # (origin, message id) of messages delivered through any bridge of this hub, oldest
+        # first: two bridges that receive one message deliver it once.
+        self._bridge_seen: collections.OrderedDict[tuple[str, str], None] = (
+            collections.OrderedDict()
+        )
         self._closed = False
         self._subscribers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self._publishers: weakref.WeakSet[Publisher] = weakref.WeakSet()
@@ -241,6 +250,55 @@ class Hub:
             for route in self._shared_routes.values()
             if route.hits and callback in route.callbacks
         )
+
+    async def _deliver_remote(
+        self, key: Any, message: Any, source: Validator[Any] | None
+    ) -> None:
+        """Deliver a message that arrived through a bridge (the bridges' package-internal API).
+
+        No bridge's outbound callback gets it, so it is never sent out again; a full ``block``
+        queue is waited for, as by :meth:`apublish`; a full ``raise`` queue's refusal is counted
+        and reported as a drop (reason ``queue_full``): nothing is lost silently.
+        """
+        route = self._remote_route(key)
+        while True:
+            full = [t.inbox for t in route.targets if t.inbox is not None and t.inbox.blocks()]
+            if not full:
+                break
+            await full[0].wait_room(full[0].max_size - 1)
+            route = self._remote_route(key)
+        refused = 0
+        for target in route.targets:
+            inbox = target.inbox
+            if inbox is not None and inbox.max_size and len(inbox) >= inbox.max_size:
+                if inbox.overflow == "raise":
+                    refused += 1
+                    inbox.counters.dropped += 1
+                    self._report_drop(key, inbox.label, "queue_full", 1)
+        if not refused:
+            self._dispatch(route, key, message, source, False)
+            return
+        try:
+            self._dispatch(route, key, message, source, True)
+        except QueueFullError:
+            pass  # counted and reported above, once per refusing queue
+
+    def _remote_route(self, key: Any) -> _Route:
+        route = self._routes.get(key)
+        if route is None or route.generation != self._generation:
+            route = self._route(key)
+        remote = route.remote
+        if remote is None:
+            bridges = self._bridge_callbacks
+            targets = tuple(t for t in route.targets if t.callback not in bridges)
+            if len(targets) == len(route.targets):
+                remote = route
+            else:
+                remote = self._shared_routes.get(targets)
+                if remote is None:
+                    remote = self._shared_routes[targets] = _Route(self._generation, targets)
+            route.remote = remote
+        return remote
 
     def _dispatch(
         self,

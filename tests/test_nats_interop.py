@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 import nats
@@ -243,7 +243,7 @@ async def test_non_finite_floats_and_non_utf8_bytes_are_refused_not_sent(
 
 @pytest.mark.parametrize("overflow", ["block", "raise"])
 async def test_bounded_queues_fed_by_the_bridge_never_lose_silently(
-    server: NatsServer, overflow: str
+    server: NatsServer, overflow: Literal["block", "raise"]
 ) -> None:
     """block: every message arrives (the bridge waits); raise: what is refused is counted."""
     count = 100
@@ -266,7 +266,7 @@ async def test_bounded_queues_fed_by_the_bridge_never_lose_silently(
                 TRADES,
                 slow,
                 max_queue_size=5,
-                overflow=overflow,  # type: ignore[arg-type]  # parametrised literal
+                overflow=overflow,
             )
             for i in range(count):
                 sender.publish(TRADES.fill("Q", "S"), trade(i))

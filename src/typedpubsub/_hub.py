@@ -251,9 +251,7 @@ class Hub:
             if route.hits and callback in route.callbacks
         )
 
-    async def _deliver_remote(
-        self, key: Any, message: Any, source: Validator[Any] | None
-    ) -> None:
+    async def _deliver_remote(self, key: Any, message: Any, source: Validator[Any] | None) -> None:
         """Deliver a message that arrived through a bridge (the bridges' package-internal API).
 
         No bridge's outbound callback gets it, so it is never sent out again; a full ``block``

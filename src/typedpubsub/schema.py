@@ -18,10 +18,10 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
+from ._bridge.headers import HEADERS_SCHEMA
 from ._hub import Hub
 from ._key import WILDCARD, overlaps
 from ._meta import META_TOPICS
-from ._bridge.headers import HEADERS_SCHEMA
 from ._topic import Topic, type_name
 
 __all__ = [

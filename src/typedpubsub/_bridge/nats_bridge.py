@@ -291,9 +291,7 @@ class NatsBridge:
         self._inbound_routes: dict[str, tuple[Key[Any], Key[Any]]] = {}
 
     @staticmethod
-    def _parse_servers(
-        servers: list[str], options: dict[str, Any]
-    ) -> tuple[list[str], list[str]]:
+    def _parse_servers(servers: list[str], options: dict[str, Any]) -> tuple[list[str], list[str]]:
         """Server URLs without credentials (moved into ``options``), and the secrets to mask."""
         secrets = [str(options[name]) for name in ("password", "token") if options.get(name)]
         parsed = [_split_url(url) for url in servers]
@@ -341,9 +339,7 @@ class NatsBridge:
         options["disconnected_cb"] = self._chain(
             options.get("disconnected_cb"), self._on_disconnected
         )
-        options["reconnected_cb"] = self._chain(
-            options.get("reconnected_cb"), self._on_reconnected
-        )
+        options["reconnected_cb"] = self._chain(options.get("reconnected_cb"), self._on_reconnected)
         if self.mode == "jetstream" or not options["no_echo"]:
             self._sent_ids = collections.OrderedDict()
         servers = self._servers
@@ -729,7 +725,9 @@ class NatsBridge:
         full_key = Key(*BRIDGE_ERROR[:-1], *escape_wildcards(key))
         failure = BridgeFailure(Key(*key), subject, reason, error)
         # Through the remote path: no bridge sends a bridge's report out (no storm).
-        hub._dispatch(hub._remote_route(full_key), full_key, failure, BRIDGE_ERROR._validator, False)
+        hub._dispatch(
+            hub._remote_route(full_key), full_key, failure, BRIDGE_ERROR._validator, False
+        )
 
 
 def _is_json_error(exc: PydanticValidationError) -> bool:

@@ -678,10 +678,11 @@ class NatsBridge:
         if failure is not None and not failure.done():
             failure.set_result(error)  # still starting: start() raises it
             return
-        if self._down or self._closed:
-            # Each reconnect attempt fails until the server is back: the outage is reported
-            # once, by _on_disconnected and _on_reconnected.
+        if self._down or self._closed or isinstance(error, _CONNECTION_LOST):
+            # A lost connection, then each reconnect attempt failing until the server is back:
+            # the outage is reported once when it starts and once when it ends.
             logger.debug("NATS bridge %s: %s", self.id[:8], self._safe(repr(error)))
+            await self._on_disconnected()
             return
         text = self._safe(str(error) or type(error).__name__)
         match = re.search(r'(?:publish|subscription) to "([^"]+)"', text)
@@ -690,7 +691,7 @@ class NatsBridge:
         self._report(key, subject, "server", text)
 
     async def _on_disconnected(self) -> None:
-        if self._closed or self._down or self._nc is None:
+        if self._closed or self._down or self._nc is None or self._nc.is_closed:
             return
         self._down = True
         self._report(
@@ -718,7 +719,8 @@ class NatsBridge:
             self._errors += 1
         error = self._safe(error)
         level = logging.WARNING if reason == "reconnected" else logging.ERROR
-        logger.log(level, "NATS bridge %s: %s on %r: %s", self.id[:8], reason, subject, error)
+        where = f" on subject {subject!r}" if subject else ""
+        logger.log(level, "NATS bridge %s: %s%s: %s", self.id[:8], reason, where, error)
         hub = self.hub
         if hub.closed or not hub._meta_wanted():
             return
@@ -728,6 +730,14 @@ class NatsBridge:
         hub._dispatch(
             hub._remote_route(full_key), full_key, failure, BRIDGE_ERROR._validator, False
         )
+
+
+_CONNECTION_LOST = (
+    OSError,
+    nats.errors.UnexpectedEOF,
+    nats.errors.StaleConnectionError,
+    nats.errors.NoServersError,
+)
 
 
 def _is_json_error(exc: PydanticValidationError) -> bool:

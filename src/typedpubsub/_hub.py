@@ -8,7 +8,7 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -62,8 +62,9 @@ class _Route:
         # Publishes through this route: the only counter on the hot path. Hub and sync
         # listener statistics are derived from it (see Hub._retire_routes).
         self.hits = 0
-        # The route of a message that arrived through a bridge: no bridge's outbound target.
-        self.remote: _Route | None = None
+        # The route of a message that arrived through a bridge (no bridge's outbound target)
+        # and the bounded queues it reaches; see Hub._remote_route.
+        self.remote: tuple[_Route, tuple[Inbox, ...]] | None = None
 
 
 class Hub:
@@ -251,37 +252,43 @@ class Hub:
             if route.hits and callback in route.callbacks
         )
 
-    async def _deliver_remote(self, key: Any, message: Any, source: Validator[Any] | None) -> None:
+    def _deliver_remote(
+        self, key: Any, message: Any, source: Validator[Any] | None
+    ) -> Coroutine[Any, Any, None] | None:
         """Deliver a message that arrived through a bridge (the bridges' package-internal API).
 
-        No bridge's outbound callback gets it, so it is never sent out again; a full ``block``
-        queue is waited for, as by :meth:`apublish`; a full ``raise`` queue's refusal is counted
-        and reported as a drop (reason ``queue_full``): nothing is lost silently.
+        No bridge's outbound callback gets it, so it is never sent out again. Where a bounded
+        queue is reached, returns a coroutine to await instead: a full ``block`` queue is
+        waited for, as by :meth:`apublish`; a full ``raise`` queue's refusal is counted and
+        reported as a drop (reason ``queue_full``). Nothing is lost silently.
         """
-        route = self._remote_route(key)
+        route, bounded = self._remote_route(key)
+        if bounded:
+            return self._deliver_bounded(key, message, source)
+        self._dispatch(route, key, message, source, False)
+        return None
+
+    async def _deliver_bounded(self, key: Any, message: Any, source: Validator[Any] | None) -> None:
+        route, bounded = self._remote_route(key)
         while True:
-            full = [t.inbox for t in route.targets if t.inbox is not None and t.inbox.blocks()]
+            full = [inbox for inbox in bounded if inbox.blocks()]
             if not full:
                 break
             await full[0].wait_room(full[0].max_size - 1)
-            route = self._remote_route(key)
+            route, bounded = self._remote_route(key)
         refused = 0
-        for target in route.targets:
-            inbox = target.inbox
-            if inbox is not None and inbox.max_size and len(inbox) >= inbox.max_size:
-                if inbox.overflow == "raise":
-                    refused += 1
-                    inbox.counters.dropped += 1
-                    self._report_drop(key, inbox.label, "queue_full", 1)
-        if not refused:
-            self._dispatch(route, key, message, source, False)
-            return
+        for inbox in bounded:
+            if inbox.overflow == "raise" and len(inbox) >= inbox.max_size:
+                refused += 1
+                inbox.counters.dropped += 1
+                self._report_drop(key, inbox.label, "queue_full", 1)
         try:
-            self._dispatch(route, key, message, source, True)
+            self._dispatch(route, key, message, source, bool(refused))
         except QueueFullError:
             pass  # counted and reported above, once per refusing queue
 
-    def _remote_route(self, key: Any) -> _Route:
+    def _remote_route(self, key: Any) -> tuple[_Route, tuple[Inbox, ...]]:
+        """The route without bridges' outbound targets, and the bounded queues it reaches."""
         route = self._routes.get(key)
         if route is None or route.generation != self._generation:
             route = self._route(key)
@@ -289,13 +296,12 @@ class Hub:
         if remote is None:
             bridges = self._bridge_callbacks
             targets = tuple(t for t in route.targets if t.callback not in bridges)
-            if len(targets) == len(route.targets):
-                remote = route
-            else:
-                remote = self._shared_routes.get(targets)
-                if remote is None:
-                    remote = self._shared_routes[targets] = _Route(self._generation, targets)
-            route.remote = remote
+            local = route
+            if len(targets) != len(route.targets):
+                local = self._shared_routes.get(targets) or _Route(self._generation, targets)
+                self._shared_routes[targets] = local
+            bounded = tuple(t.inbox for t in targets if t.inbox is not None and t.inbox.max_size)
+            remote = route.remote = (local, bounded)
         return remote
 
     def _dispatch(

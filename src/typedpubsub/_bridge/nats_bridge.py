@@ -23,7 +23,7 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -584,7 +584,13 @@ class NatsBridge:
 
     async def _on_message(self, msg: Msg) -> None:
         try:
-            await self._deliver(msg)
+            waiting = self._deliver(msg)
+            if waiting is not None:  # a bounded queue is reached: apply its policy
+                try:
+                    await waiting
+                except ClosedError:
+                    return
+                self._received += 1
         finally:
             if self._js is not None:
                 try:
@@ -615,13 +621,13 @@ class NatsBridge:
         route = self._inbound_routes[subject] = (key, pattern)
         return route
 
-    async def _deliver(self, msg: Msg) -> None:
+    def _deliver(self, msg: Msg) -> Coroutine[Any, Any, None] | None:
         subject = msg.subject
         inbound = self._inbound_routes.get(subject)
         if inbound is None:
             inbound = self._inbound_route(subject)
             if inbound is None:
-                return
+                return None
         key, pattern = inbound
         headers = msg.headers
         if headers:
@@ -630,7 +636,7 @@ class NatsBridge:
             if origin == self.id:
                 sent = self._sent_ids
                 if sent is not None and msg_id is not None and msg_id in sent:
-                    return  # our own message, back from the stream (or echoed)
+                    return None  # our own message, back from the stream (or echoed)
                 self._rejected += 1
                 self._report(
                     key,
@@ -639,12 +645,12 @@ class NatsBridge:
                     f"message claims this bridge's origin {origin!r} with an id it never "
                     f"sent ({msg_id!r}): not delivered",
                 )
-                return
+                return None
             if msg_id is not None:
                 seen_key = (origin, msg_id)
                 if seen_key in self._seen:
                     self._duplicates += 1
-                    return
+                    return None
                 self._seen[seen_key] = None
                 if len(self._seen) > self._dedupe_window:
                     self._seen.popitem(last=False)
@@ -656,7 +662,7 @@ class NatsBridge:
                 self._rejected += 1
                 reason = "invalid_json" if _is_json_error(exc) else "invalid_payload"
                 self._report(key, subject, reason, str(exc).replace("\n", " "))
-                return
+                return None
             source = pattern._validator
         else:
             try:
@@ -664,12 +670,14 @@ class NatsBridge:
             except ValueError as exc:
                 self._rejected += 1
                 self._report(key, subject, "invalid_json", str(exc))
-                return
+                return None
         try:
-            await self.hub._deliver_remote(key, payload, source)
+            waiting = self.hub._deliver_remote(key, payload, source)
         except ClosedError:
-            return
-        self._received += 1
+            return None
+        if waiting is None:
+            self._received += 1
+        return waiting
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -728,7 +736,7 @@ class NatsBridge:
         failure = BridgeFailure(Key(*key), subject, reason, error)
         # Through the remote path: no bridge sends a bridge's report out (no storm).
         hub._dispatch(
-            hub._remote_route(full_key), full_key, failure, BRIDGE_ERROR._validator, False
+            hub._remote_route(full_key)[0], full_key, failure, BRIDGE_ERROR._validator, False
         )
 
 

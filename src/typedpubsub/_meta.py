@@ -54,7 +54,8 @@ class MessageDropped:
     listener: str
     """Whose queue dropped it."""
     reason: str
-    """Why: ``drop_oldest``, ``drop_newest``, ``timeout``, ``cancelled`` or ``closed``."""
+    """Why: ``drop_oldest``, ``drop_newest``, ``timeout``, ``cancelled``, ``closed`` or
+    ``queue_full`` (a full ``raise`` queue refused a message that arrived through a bridge)."""
     count: int
     """How many messages were dropped by this event."""
 

@@ -16,6 +16,8 @@ import nats
 import nkeys
 import pytest
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nats.aio.msg import Msg
 
 from typedpubsub import Hub, Key
@@ -292,3 +294,30 @@ async def test_nkeys_authentication(tmp_path: Path) -> None:
             assert other not in str(info.value)
     finally:
         secured.stop()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    user=st.text(
+        st.characters(blacklist_characters=":@/%", blacklist_categories=["Cs"]), min_size=1
+    ),
+    password=st.text(st.characters(blacklist_categories=["Cs"]), min_size=3),
+    encode=st.booleans(),
+)
+def test_url_credentials_are_parsed_whole_and_masked(
+    user: str, password: str, encode: bool
+) -> None:
+    """Any password, raw or percent-encoded, is taken whole from the URL and never displayed."""
+    raw = password if not encode else quote(password, safe="")
+    if not encode and "%" in password:
+        raw = quote(password, safe="")  # a raw '%' would read as an escape: encode it
+    url = f"nats://{user}:{raw}@127.0.0.1:4222"
+    options: dict[str, Any] = {}
+    servers, secrets = NatsBridge._parse_servers([url], options)
+    assert servers == ["nats://127.0.0.1:4222"]
+    assert options == {"user": user, "password": password}
+    bridge = NatsBridge(Hub(), [TRADES], servers=url)
+    shown = bridge._safe(f"cannot reach {password} at {bridge._display}")
+    assert password not in shown
+    assert bridge._display == f"nats://{user}:***@127.0.0.1:4222"
+    assert secrets == [password]

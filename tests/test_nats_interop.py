@@ -184,7 +184,8 @@ async def test_what_the_bridge_sends_is_plain_json_with_declared_headers(
             assert json.loads(msg.data) == {"trade_id": 4, "quantity": 14, "price": "1.5"}
             assert msg.headers is not None
             assert set(msg.headers) <= set(headers_schema["properties"])
-            assert msg.headers[ORIGIN_HEADER] == bridge.id
+            assert msg.headers.get(ORIGIN_HEADER) is None  # core mode: nothing comes back
+            assert bridge.mode == "core"
             jsonschema.validate(dict(msg.headers), headers_schema)
     finally:
         await raw.close()

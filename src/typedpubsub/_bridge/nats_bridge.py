@@ -552,7 +552,9 @@ class NatsBridge:
     async def _send_loop(self) -> None:
         assert self._nc is not None
         outbox = self._outbox
-        headers_base = {ORIGIN_HEADER: self.id}
+        # The origin only serves to recognise our own messages coming back: where none can
+        # (core mode without echo), it is not sent, which saves parsing a header per message.
+        headers_base = {ORIGIN_HEADER: self.id} if self._sent_ids is not None else {}
         while True:
             if not outbox:
                 if self._closed:

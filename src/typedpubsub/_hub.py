@@ -271,17 +271,19 @@ class Hub:
     async def _deliver_bounded(self, key: Any, message: Any, source: Validator[Any] | None) -> None:
         route, bounded = self._remote_route(key)
         while True:
-            full = [inbox for inbox in bounded if inbox.blocks()]
+            # A closing queue gets no room: waiting for it would spin.
+            full = [inbox for inbox in bounded if inbox.blocks() and not inbox.closing]
             if not full:
                 break
             await full[0].wait_room(full[0].max_size - 1)
             route, bounded = self._remote_route(key)
         refused = 0
         for inbox in bounded:
-            if inbox.overflow == "raise" and len(inbox) >= inbox.max_size:
+            if inbox.overflow in ("raise", "block") and len(inbox) >= inbox.max_size:
                 refused += 1
                 inbox.counters.dropped += 1
-                self._report_drop(key, inbox.label, "queue_full", 1)
+                reason = "queue_full" if inbox.overflow == "raise" else "closed"
+                self._report_drop(key, inbox.label, reason, 1)
         try:
             self._dispatch(route, key, message, source, bool(refused))
         except QueueFullError:

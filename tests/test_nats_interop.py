@@ -18,6 +18,7 @@ from typing import Any, Literal
 import jsonschema
 import nats
 import pytest
+from hypothesis import find
 from nats.aio.msg import Msg
 
 from typedpubsub import LISTENER_ERROR, Hub, Key, Subscriber, Topic, schema
@@ -32,6 +33,7 @@ from typedpubsub.testing.natsserver import NatsServer
 
 from .conftest import shared_file
 from .helpers import eventually
+from .jsonschema_strategy import from_schema
 from .nats_topics import TRADES, Trade
 
 
@@ -146,6 +148,13 @@ async def test_plain_json_from_any_producer_reaches_typed_listeners(server: Nats
     payload_schema["components"] = document["components"]
     body = {"trade_id": 7, "quantity": 3, "price": "2.50"}
     jsonschema.validate(body, payload_schema)
+    # and documents generated from the exported schema alone, as another language's tooling would
+    generated = [
+        find(from_schema(payload_schema), lambda d, low=low: d["trade_id"] > low)  # type: ignore[misc]  # hypothesis's find is untyped here
+        for low in (0, 100)
+    ]
+    for document_body in generated:
+        jsonschema.validate(document_body, payload_schema)
     async with Hub() as hub:
         got: list[Trade] = []
         hub.add_subscriber(TRADES, lambda k, m: got.append(m))
@@ -153,12 +162,15 @@ async def test_plain_json_from_any_producer_reaches_typed_listeners(server: Nats
             raw = await nats.connect(server.url)
             try:
                 await raw.publish("XNAS.trade.AAPL", json.dumps(body).encode())
+                for document_body in generated:
+                    await raw.publish("XNAS.trade.MSFT", json.dumps(document_body).encode())
                 await raw.publish("XNAS.trade.AAPL", b'{"trade_id": "x"}')  # still validated
                 await raw.flush()
             finally:
                 await raw.close()
-            await eventually(lambda: len(got) == 1 and bridge.statistics().rejected == 1)
-        assert got == [Trade(trade_id=7, quantity=3, price=decimal.Decimal("2.50"))]
+            await eventually(lambda: len(got) == 3 and bridge.statistics().rejected == 1)
+        assert got[1:] == [TRADES.adapter.validate_python(d) for d in generated]
+        assert got[0] == Trade(trade_id=7, quantity=3, price=decimal.Decimal("2.50"))
 
 
 async def test_what_the_bridge_sends_is_plain_json_with_declared_headers(

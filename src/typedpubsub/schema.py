@@ -8,6 +8,7 @@ the same topics give byte-identical JSON, so it can be committed and diffed.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import re
@@ -227,7 +228,7 @@ def asyncapi(
 
     schemas: dict[str, Any] = dict(definitions)
     if servers:
-        schemas["BridgeHeaders"] = HEADERS_SCHEMA
+        schemas["BridgeHeaders"] = copy.deepcopy(HEADERS_SCHEMA)  # the caller may edit it
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
     ops: dict[str, Any] = {}

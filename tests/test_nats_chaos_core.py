@@ -179,3 +179,18 @@ async def test_a_hostile_client_is_rejected_and_genuine_messages_flow(server: Na
         odd = sorted(k for k, _ in got if k[0] == "any")
         assert odd == [("any", "t" * 3000), ("any", "\u00e9t\u00e9")]
         assert max(len(f.error) for f in failures) < 5000  # the huge body is not echoed whole
+
+
+async def test_a_key_too_long_for_a_subject_is_refused_not_fatal(server: NatsServer) -> None:
+    """A local key longer than the server accepts is not sent; the connection survives."""
+    async with Hub() as hub:
+        failures: list[BridgeFailure] = []
+        hub.add_subscriber(BRIDGE_ERROR, lambda k, f: failures.append(f))
+        async with NatsBridge(hub, [Key("*")], servers=server.url) as bridge:
+            hub.publish(Key("x" * 5000), {})
+            hub.publish(Key("fine"), {})
+            await eventually(lambda: bridge.statistics().sent == 1)
+            await asyncio.sleep(0.3)  # a server-side disconnect would be reported by now
+        assert [f.reason for f in failures] == ["invalid_key"]
+        assert "5000 bytes" in failures[0].error
+        assert len(failures[0].error) < 300

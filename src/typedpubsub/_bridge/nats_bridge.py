@@ -61,6 +61,9 @@ logger = logging.getLogger("typedpubsub.nats")
 Mode = Literal["core", "jetstream"]
 
 _BAD_TOKEN = re.compile(r"[.\s*>]")
+# A server's protocol line ('HPUB <subject> <sizes>') is at most 4096 bytes by default
+# (max_control_line); a longer one makes it drop the connection.
+_MAX_SUBJECT_BYTES = 4000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -510,6 +513,14 @@ class NatsBridge:
                 return  # the hub's own topics go out only when bridged explicitly
             try:
                 subject = key_to_subject((*self._prefix, *key))
+                size = len(subject.encode())
+                if size > _MAX_SUBJECT_BYTES:
+                    raise InvalidKeyError(
+                        f"key makes a subject of {size} bytes ({subject[:40]!r}...); a NATS "
+                        f"server refuses more than about {_MAX_SUBJECT_BYTES} (and drops the "
+                        "connection)",
+                        tuple(key),
+                    )
             except InvalidKeyError as exc:
                 self._report(key, "", "invalid_key", str(exc))
                 return

@@ -294,5 +294,5 @@ async def test_bounded_queues_fed_by_the_bridge_never_lose_silently(
                 gate.set()
                 await eventually(lambda: sum(d.count for d in dropped) + len(got) == count)
                 assert 0 < len(got) < count
-                assert got == list(range(len(got)))
+                assert got == sorted(set(got))  # in order, each once; the refused ones counted
                 assert receiver.statistics().dropped == count - len(got)

@@ -261,7 +261,8 @@ async def run(count: int, pings: int, repetitions: int) -> dict[str, Any]:
 NATS_NOTES = (
     "Raw nats-py sends pre-encoded bytes with no headers and only `json.loads` them on arrival. "
     "The bridge, per message: revalidates the dataclass at the local publish (about 3 us), dumps "
-    "it to JSON through the topic's adapter, sends two headers (origin, message id), and on "
+    "it to JSON through the topic's adapter, sends a random message id header (and the origin "
+    "header only where its own messages can come back: JetStream, echo on), and on "
     "arrival parses them, validates the JSON into the type, checks the id against the duplicate "
     "window and publishes on the receiving hub. What would close the gap: `trust_instances=True` "
     "topics, sending the message id only where duplicates can happen (JetStream, overlapping "

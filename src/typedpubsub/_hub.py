@@ -8,7 +8,7 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from threading import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, cast
 
@@ -48,7 +48,7 @@ _DROP_PREFIX = tuple(MESSAGE_DROPPED[:-1])
 class _Route:
     """What one concrete key reaches, computed once and cached until subscriptions change."""
 
-    __slots__ = ("callbacks", "generation", "hits", "targets", "typed")
+    __slots__ = ("callbacks", "generation", "hits", "remote", "targets", "typed")
 
     def __init__(self, generation: int, targets: tuple[Target, ...]) -> None:
         self.generation = generation
@@ -58,6 +58,9 @@ class _Route:
         # Publishes through this route: the only counter on the hot path. Hub and sync
         # listener statistics are derived from it (see Hub._retire_routes).
         self.hits = 0
+        # The route of a message that arrived through a bridge (no bridge's outbound target)
+        # and the bounded queues it reaches; see Hub._remote_route.
+        self.remote: tuple[_Route, tuple[Inbox, ...]] | None = None
 
 
 class Hub:
@@ -84,6 +87,13 @@ class Hub:
         # Subscriptions per callback: a subscription is known by its (pattern, callback), so a
         # caller that must not share a callback with another subscription asks here.
         self._callback_counts: dict[object, int] = {}
+        # Bridges' outbound callbacks: what arrived through a bridge never reaches them.
+        self._bridge_callbacks: set[object] = set()
+        # (origin, message id) of messages delivered through any bridge of this hub, oldest
+        # first: two bridges that receive one message deliver it once.
+        self._bridge_seen: collections.OrderedDict[tuple[str, str], None] = (
+            collections.OrderedDict()
+        )
         self._closed = False
         self._subscribers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self._publishers: weakref.WeakSet[Publisher] = weakref.WeakSet()
@@ -305,6 +315,52 @@ class Hub:
             for route in self._shared_routes.values()
             if route.hits and callback in route.callbacks
         )
+
+    def _deliver_remote(
+        self, key: Any, message: Any, source: Validator[Any] | None
+    ) -> Coroutine[Any, Any, None] | None:
+        """Deliver a message that arrived through a bridge (the bridges' package-internal API).
+
+        No bridge's outbound callback gets it, so it is never sent out again. Where a bounded
+        queue is reached, returns a coroutine to await instead: a full ``block`` queue is
+        waited for, as by :meth:`apublish`; a full ``raise`` queue's refusal is counted and
+        reported as a drop (reason ``raise``). Nothing is lost silently.
+        """
+        route, bounded = self._remote_route(key)
+        if bounded:
+            return self._deliver_bounded(key, message, source)
+        self._dispatch(route, key, message, source, False)
+        return None
+
+    async def _deliver_bounded(self, key: Any, message: Any, source: Validator[Any] | None) -> None:
+        route, bounded = self._remote_route(key)
+        while True:
+            # A closing queue gets no room: waiting for it would spin.
+            full = [inbox for inbox in bounded if inbox.blocks() and not inbox.closing]
+            if not full:
+                break
+            await full[0].wait_room(full[0].max_size - 1)
+            route, bounded = self._remote_route(key)
+        # A full queue that still refuses (``raise``, or a ``block`` queue that is closing)
+        # counts and reports the drop itself (Inbox.put); the others get the message.
+        self._dispatch(route, key, message, source, False)
+
+    def _remote_route(self, key: Any) -> tuple[_Route, tuple[Inbox, ...]]:
+        """The route without bridges' outbound targets, and the bounded queues it reaches."""
+        route = self._routes.get(key)
+        if route is None or route.generation != self._generation:
+            route = self._route(key)
+        remote = route.remote
+        if remote is None:
+            bridges = self._bridge_callbacks
+            targets = tuple(t for t in route.targets if t.callback not in bridges)
+            local = route
+            if len(targets) != len(route.targets):
+                local = self._shared_routes.get(targets) or _Route(self._generation, targets)
+                self._shared_routes[targets] = local
+            bounded = tuple(t.inbox for t in targets if t.inbox is not None and t.inbox.max_size)
+            remote = route.remote = (local, bounded)
+        return remote
 
     def _dispatch(
         self,

@@ -7,7 +7,7 @@ Keys map one to one onto NATS subjects: parts joined by ``.``; a ``*`` part is N
 *trailing* ``*`` (which in aiopubsub also matches deeper keys) is NATS's ``>``, which matches one
 or more tokens, the same set. A key part that cannot be a NATS token (empty, or holding ``.``,
 whitespace, ``*`` or ``>``) is refused with :class:`~typedpubsub.errors.InvalidKeyError`, never
-silently rewritten.
+silently rewritten; so is a subject whose first token is a NATS system one (``$...``, ``_INBOX``).
 """
 
 # The implementation lives in a subpackage: a module named nats.py would shadow the nats-py

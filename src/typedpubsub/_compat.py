@@ -34,6 +34,7 @@ from ._topic import Topic
 __all__ = [
     "Change",
     "Classification",
+    "CompatibilityMode",
     "CompatibilityReport",
     "Counterexample",
     "Direction",
@@ -52,6 +53,7 @@ Mode = Literal[
     "forward-transitive",
     "full-transitive",
 ]
+CompatibilityMode = Mode
 MODES: tuple[str, ...] = get_args(Mode)
 Direction = Literal["backward", "forward"]
 Classification = Literal["compatible", "narrowing", "widening", "incompatible"]
@@ -171,10 +173,11 @@ class CompatibilityReport:
         lines = [
             f"{self.mode}: {verdict} ({len(self.breaking)} breaking of {len(self.changes)} changes)"
         ]
-        several = len({c.against for c in self.changes}) > 1
         heading = None
         for change in self.changes:
-            title = f"topic {change.topic}" + (f" (against {change.against})" if several else "")
+            title = f"topic {change.topic}"
+            if change.against != "old":
+                title += f" (against {change.against})"
             if title != heading:
                 lines.append(title)
                 heading = title
@@ -398,6 +401,8 @@ def _number(value: Any, *, integer: bool, lax: bool) -> float | int | None:
 
 def _bounds(schema: Mapping[str, Any]) -> tuple[float, bool, float, bool]:
     """(low, low inclusive, high, high inclusive) of a numeric schema."""
+    if schema.get("type") == "boolean":
+        return 0, True, 1, True  # as a number, lax mode reads a boolean as 0 or 1
     low, low_in = float("-inf"), True
     high, high_in = float("inf"), True
     if "minimum" in schema:
@@ -1099,6 +1104,11 @@ def _document(value: object, parameter: str) -> Mapping[str, Any]:
             f"{parameter} must be an AsyncAPI document, a JSON Schema bundle or a collection "
             f"of topics, got {value!r}"
         ) from None
+    if not topics and isinstance(value, Mapping):
+        raise ValueError(
+            f"{parameter} must be an AsyncAPI document or a JSON Schema bundle written by "
+            f"typedpubsub, got a mapping with keys {sorted(map(str, value))[:5]}"
+        )
     if not topics:
         raise ValueError(f"{parameter} holds no Topic, got {value!r}")
     return schema.json_schema(topics)

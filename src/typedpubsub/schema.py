@@ -18,6 +18,8 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
+from ._compat import Change, CompatibilityMode, CompatibilityReport, Counterexample
+from ._compat import compatibility as compatibility
 from ._hub import Hub
 from ._key import WILDCARD, overlaps
 from ._meta import META_TOPICS
@@ -27,10 +29,15 @@ __all__ = [
     "ASYNCAPI_VERSION",
     "JSON_SCHEMA_DIALECT",
     "Action",
+    "Change",
+    "CompatibilityMode",
+    "CompatibilityReport",
+    "Counterexample",
     "address",
     "asyncapi",
     "check_asyncapi",
     "collect_topics",
+    "compatibility",
     "json_schema",
     "load_target",
     "mermaid_hub",

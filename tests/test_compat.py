@@ -550,6 +550,59 @@ def test_verdicts_hold_for_pydantic(data: st.DataObject) -> None:
             assert accepts(reader, document), (direction, document, report.text())
 
 
+HOSTILE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=4),
+    st.just({}),
+    st.just([]),
+    st.sampled_from([{"$ref": "#/nope"}, {"$ref": "#"}, {"$ref": 3}, {"type": "object"}]),
+    st.sampled_from([{"anyOf": []}, {"enum": []}, {"type": ["integer", "mystery"]}]),
+    st.sampled_from([{"pattern": "("}, {"minimum": "x", "type": "integer"}]),
+)
+
+
+def replaced(document: Any, path: list[str], value: Any) -> Any:
+    """A deep copy of ``document`` with the node at ``path`` replaced by ``value``."""
+    if not path:
+        return value
+    copy = json.loads(json.dumps(document))
+    node = copy
+    for token in path[:-1]:
+        node = node[int(token)] if isinstance(node, list) else node[token]
+    if isinstance(node, list):
+        node[int(path[-1])] = value
+    else:
+        node[path[-1]] = value
+    return copy
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hostile_documents_are_refused_with_value_error(data: st.DataObject) -> None:
+    """A corrupted document gives a report or a ValueError: no other exception, no hang."""
+    export = data.draw(st.sampled_from([schema.json_schema, schema.asyncapi]))
+    document = export([*topics(Outer), Topic("u", Levels, name="u")])
+    corrupted = document
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = [p for p, _ in schema._walk(corrupted) if p != "#"]
+        if not paths:
+            break
+        path = data.draw(st.sampled_from(paths)).split("/")[1:]
+        corrupted = replaced(corrupted, path, data.draw(HOSTILE))
+    if not isinstance(corrupted, dict):
+        return
+    for old, new in ((corrupted, document), (document, corrupted)):
+        try:
+            report = schema.compatibility(old, new, mode="full")
+        except ValueError:
+            continue
+        assert isinstance(report.text(), str)
+        json.dumps(report.to_json())
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
@@ -529,6 +529,7 @@ def _minimal_object(schema: Mapping[str, Any], root: Mapping[str, Any], depth: i
     return {
         name: _example(properties.get(name, {}), root, depth + 1)
         for name in schema.get("required", [])
+        if isinstance(name, str)
     }
 
 
@@ -555,8 +556,10 @@ class _Pair:
     def old_new(self, writer: Any, reader: Any) -> tuple[Any, Any]:
         return (writer, reader) if self.old_is_writer else (reader, writer)
 
-    def counterexample(self, writer: Any, reader: Any, hints: Iterable[Any] = ()) -> Any:
-        for value in itertools.chain(hints, _candidates(writer, self.writer_root)):
+    def counterexample(self, writer: Any, reader: Any) -> Any:
+        """A value the writer may write and the reader refuses, found among the writer's
+        boundary values, or ``_NO_EXAMPLE``."""
+        for value in _candidates(writer, self.writer_root):
             if _accepts(writer, value, self.writer_root, lax=False) and not _accepts(
                 reader, value, self.reader_root, lax=True
             ):
@@ -633,14 +636,6 @@ class _Pair:
                 what = "added" if self.old_is_writer else "removed"
                 findings.append(_Finding(pointer, f"{kind} option {what}", False))
         return findings
-
-    @property
-    def old_root(self) -> Mapping[str, Any]:
-        return self.writer_root if self.old_is_writer else self.reader_root
-
-    @property
-    def new_root(self) -> Mapping[str, Any]:
-        return self.reader_root if self.old_is_writer else self.writer_root
 
     def _single(
         self, writer: Mapping[str, Any], reader: Mapping[str, Any], pointer: str
@@ -1072,6 +1067,18 @@ def compare_documents(
     old: Mapping[str, Any], new: Mapping[str, Any], *, against: str = "old"
 ) -> list[Change]:
     """Every change from ``old`` to ``new`` (both AsyncAPI documents or bundles)."""
+    try:
+        return _compare_documents(old, new, against)
+    except (KeyError, IndexError, AttributeError, TypeError, re.error) as exc:
+        # documents this tool writes never get here: say that the input is not one of them
+        raise ValueError(
+            f"{against} or new is not a document typedpubsub wrote: {type(exc).__name__} {exc}"
+        ) from None
+
+
+def _compare_documents(
+    old: Mapping[str, Any], new: Mapping[str, Any], against: str
+) -> list[Change]:
     old_topics = _contracts(old)
     new_topics = _contracts(new)
     changes: list[Change] = []

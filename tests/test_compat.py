@@ -208,7 +208,7 @@ def test_annotations_are_not_changes() -> None:
     """Docstrings, titles and descriptions change nothing pydantic reads."""
     report = schema.compatibility(topics(Base), topics(Documented), mode="full")
     assert [c.reason for c in report.changes] == [
-        "payload type renamed from 'Base' to 'Documented'; payloads are compared by schema"
+        "payload type renamed from 'Base' to 'Documented'"
     ]
     assert report.compatible
     assert schema.compatibility(topics(Base), topics(Base)).changes == ()

@@ -63,7 +63,6 @@ _BREAKS: dict[Direction, frozenset[str]] = {
     "forward": frozenset({"widening", "incompatible"}),
 }
 _EXPLAINED: dict[str, str] = {
-    "compatible": "both sides read each other",
     "narrowing": "NEW consumers refuse some of what OLD producers write",
     "widening": "OLD consumers refuse some of what NEW producers write",
     "incompatible": "each side refuses some of what the other writes",
@@ -182,7 +181,10 @@ class CompatibilityReport:
                 lines.append(title)
                 heading = title
             lines.append(f"  {change.classification:<12} {change.pointer}")
-            lines.append(f"    {change.reason}: {_EXPLAINED[change.classification]}")
+            if change.classification == "compatible":
+                lines.append(f"    {change.reason}")
+            else:
+                lines.append(f"    {change.reason}: {_EXPLAINED[change.classification]}")
             for example in change.counterexamples:
                 side = (
                     "OLD writes, NEW refuses"
@@ -1004,10 +1006,7 @@ def _compare_topic(name: str, old: _Contract, new: _Contract, against: str) -> l
             _change(name, new.pointer + "/parameters", reason, False, False, [], against)
         )
     if old.payload_type != new.payload_type:
-        reason = (
-            f"payload type renamed from {old.payload_type!r} to {new.payload_type!r}; "
-            "payloads are compared by schema"
-        )
+        reason = f"payload type renamed from {old.payload_type!r} to {new.payload_type!r}"
         changes.append(_change(name, new.pointer, reason, False, False, [], against))
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     both: tuple[Direction, ...] = ("backward", "forward")

@@ -57,7 +57,8 @@ def from_schema(
         items = JSON_SCALARS
         if "items" in schema:
             items = from_schema(schema["items"], root, undeclared=undeclared)
-        return st.lists(items, min_size=schema.get("minItems", 0), max_size=4)
+        least = schema.get("minItems", 0)
+        return st.lists(items, min_size=least, max_size=max(least, schema.get("maxItems", 4)))
     if kind == "object":
         return _objects(schema, root, undeclared)
     return JSON_SCALARS

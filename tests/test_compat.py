@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from examples import market_topics
 from typedpubsub import Topic, schema
 from typedpubsub.__main__ import main
+from typedpubsub._key import is_subset
 
 from .conftest import ROOT
 from .jsonschema_strategy import from_schema
@@ -253,6 +255,30 @@ def test_key_changes(
     assert examples.get("forward") == forward
 
 
+patterns = st.lists(st.sampled_from(["a", "b", "*"]), min_size=1, max_size=4).map(tuple)
+
+
+@settings(max_examples=200, deadline=None)
+@given(old=patterns, new=patterns)
+def test_key_verdicts_match_the_router(old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    """The key verdict agrees with the hub's matching on every concrete key up to 6 parts, and
+    each counterexample key is matched by the writer's pattern and not by the reader's."""
+    report = schema.compatibility(topics(int, old), topics(int, new), mode="full")
+    changes = [c for c in report.changes if c.reason.startswith("key changed")]
+    keys = [k for n in range(1, 7) for k in itertools.product("abc", repeat=n)]
+    for direction in ("backward", "forward"):
+        writer, reader = (old, new) if direction == "backward" else (new, old)
+        missed = [k for k in keys if is_subset(k, writer) and not is_subset(k, reader)]
+        breaks = any(c.breaks(direction) for c in changes)
+        assert breaks == bool(missed), (direction, missed[:3])
+        for change in changes:
+            for example in change.counterexamples:
+                if example.direction == direction:
+                    assert example.key is not None
+                    assert is_subset(example.key, writer)
+                    assert not is_subset(example.key, reader)
+
+
 def test_parameters_renamed_is_compatible() -> None:
     """Renaming a wildcard's parameter changes the address, not which keys match."""
     old = [Topic(("t", "*"), int, name="t", parameters=["symbol"])]
@@ -373,8 +399,8 @@ def test_report_as_json_and_text() -> None:
 # --- properties: the verdicts hold for what pydantic actually does -------------------------------
 
 
-Kind = Literal["int", "float", "str", "bool", "enum"]
-KINDS: tuple[Kind, ...] = ("int", "float", "str", "bool", "enum")
+Kind = Literal["int", "float", "str", "bool", "enum", "ints", "floats"]
+KINDS: tuple[Kind, ...] = ("int", "float", "str", "bool", "enum", "ints", "floats")
 Extra = Literal["ignore", "forbid", "allow"]
 EXTRAS: tuple[Extra, ...] = ("ignore", "forbid", "allow")
 
@@ -402,6 +428,11 @@ def annotation(spec: FieldSpec) -> Any:
         base = Literal[spec.values]
     elif spec.kind == "bool":
         base = bool
+    elif spec.kind in ("ints", "floats"):
+        item = int if spec.kind == "ints" else float
+        base = Annotated[
+            list[Annotated[item, Field(ge=spec.low, le=spec.high)]], Field(max_length=3)
+        ]  # type: ignore[valid-type]  # item is a type chosen at run time
     elif spec.kind == "str":
         base = Annotated[str, Field(min_length=spec.low, max_length=spec.high)]
     else:
@@ -439,7 +470,7 @@ def bounds(draw: st.DrawFn) -> tuple[int | None, int | None]:
 @st.composite
 def field_specs(draw: st.DrawFn) -> FieldSpec:
     kind = draw(st.sampled_from(KINDS))
-    low, high = bounds(draw) if kind in ("int", "float") else (None, None)
+    low, high = bounds(draw) if kind in ("int", "float", "ints", "floats") else (None, None)
     if kind == "str":
         low, high = draw(st.none() | st.integers(0, 2)), draw(st.none() | st.integers(3, 6))
     values = tuple(draw(st.lists(st.sampled_from("abcd"), min_size=1, max_size=4, unique=True)))
@@ -486,15 +517,21 @@ def mutated(draw: st.DrawFn, spec: ModelSpec) -> ModelSpec:
             )
         elif mutation == "remove" and len(fields) > 1:
             del fields[name]
-        elif mutation == "int-float" and f.kind in ("int", "float"):
-            fields[name] = dataclasses.replace(f, kind="float" if f.kind == "int" else "int")
+        elif mutation == "int-float" and f.kind in ("int", "float", "ints", "floats"):
+            swapped: dict[Kind, Kind] = {
+                "int": "float",
+                "float": "int",
+                "ints": "floats",
+                "floats": "ints",
+            }
+            fields[name] = dataclasses.replace(f, kind=swapped[f.kind])
         elif mutation == "retype":
             fields[name] = draw(field_specs())
         elif mutation == "enum-add" and f.kind == "enum":
             fields[name] = dataclasses.replace(f, values=tuple(sorted({*f.values, "e"})))
         elif mutation == "enum-remove" and f.kind == "enum" and len(f.values) > 1:
             fields[name] = dataclasses.replace(f, values=f.values[1:])
-        elif mutation in ("tighten", "loosen") and f.kind in ("int", "float", "str"):
+        elif mutation in ("tighten", "loosen") and f.kind not in ("bool", "enum"):
             step = 1 if mutation == "tighten" else -1
             low = None if f.low is None else f.low + step
             high = None if f.high is None else f.high - step
@@ -535,7 +572,9 @@ def test_verdicts_hold_for_pydantic(data: st.DataObject) -> None:
     new_spec = data.draw(mutated(old_spec), label="new")
     old, new = build(old_spec, "Old"), build(new_spec, "New")
     old_doc, new_doc = schema.json_schema(topics(old)), schema.json_schema(topics(new))
-    report = schema.compatibility(old_doc, new_doc, mode="full")
+    old_export = data.draw(st.sampled_from([schema.json_schema, schema.asyncapi]))
+    new_export = data.draw(st.sampled_from([schema.json_schema, schema.asyncapi]))
+    report = schema.compatibility(old_export(topics(old)), new_export(topics(new)), mode="full")
     check_counterexamples(report, old, new)
     for direction in ("backward", "forward"):
         breaks = any(c.breaks(direction) for c in report.changes)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import itertools
 import json
 import os
@@ -110,6 +112,8 @@ FewerSides = variant("FewerSides", side=(Literal["buy"], "buy"))
 TighterPrice = variant("TighterPrice", price=(Annotated[float, Field(ge=0, le=50)], 1.0))
 LooserPrice = variant("LooserPrice", price=(Annotated[float, Field(ge=-100, le=100)], 1.0))
 ShorterNote = variant("ShorterNote", note=(Annotated[str, Field(max_length=4)], ""))
+DecimalQuantity = variant("DecimalQuantity", quantity=(decimal.Decimal, ...))
+TimeQuantity = variant("TimeQuantity", quantity=(datetime.datetime, ...))
 OptionalQuantity = variant("OptionalQuantity", quantity=(int, 0))
 Documented = variant(
     "Documented",
@@ -158,6 +162,9 @@ RULES = [
     ("int-to-float", Base, FloatQuantity, "widening", "/quantity", "integer to number"),
     ("float-to-int", FloatQuantity, Base, "narrowing", "/quantity", "number to integer"),
     ("str-to-int", StrQuantity, Base, "incompatible", "/quantity", "string to integer"),
+    ("decimal-to-float", DecimalQuantity, FloatQuantity, "compatible", "/quantity", "string to"),
+    ("int-to-decimal", Base, DecimalQuantity, "widening", "/quantity", "number option added"),
+    ("str-to-datetime", StrQuantity, TimeQuantity, "narrowing", "/quantity", "format changed"),
     ("make-nullable", Base, NullableQuantity, "widening", "/quantity", "null option added"),
     ("add-enum-value", Base, MoreSides, "widening", "/side", 'value "short" added'),
     ("remove-enum-value", Base, FewerSides, "narrowing", "/side", 'value "sell" removed'),

@@ -215,7 +215,6 @@ class _Contract:
     key: tuple[str, ...]
     parameters: tuple[str, ...]
     payload_type: str
-    payload: Any
     payload_pointer: str
     root: Mapping[str, Any]
 
@@ -232,7 +231,6 @@ def _contracts(document: Mapping[str, Any]) -> dict[str, _Contract]:
             if not messages:
                 continue
             message = _resolve(messages[0][1], document)
-            payload = message.get("payload", {})
             pointer = "#/components/messages/" + _escape(messages[0][0]) + "/payload"
             if "$ref" in messages[0][1]:
                 pointer = str(messages[0][1]["$ref"]) + "/payload"
@@ -241,7 +239,6 @@ def _contracts(document: Mapping[str, Any]) -> dict[str, _Contract]:
                 key=_key_of(address),
                 parameters=tuple(re.findall(r"\{([^}]*)\}", address)),
                 payload_type=str(message.get("title", "")),
-                payload=payload,
                 payload_pointer=pointer,
                 root=document,
             )
@@ -255,7 +252,6 @@ def _contracts(document: Mapping[str, Any]) -> dict[str, _Contract]:
                 key=tuple(entry.get("key") or _key_of(address)),
                 parameters=tuple(re.findall(r"\{([^}]*)\}", address)),
                 payload_type=str(entry.get("payloadType", "")),
-                payload=entry.get("payload", {}),
                 payload_pointer=pointer + "/payload",
                 root=document,
             )
@@ -342,6 +338,8 @@ def _accepts(
         number = _number(value, integer=kind == "integer", lax=lax)
         return number is not None and _in_bounds(number, schema)
     if kind == "string":
+        if lax and schema.get("format") == "date-time" and _number(value, integer=False, lax=False) is not None:
+            return True  # pydantic reads a number as a Unix timestamp
         return isinstance(value, str) and _string_ok(value, schema)
     if kind == "array":
         if not isinstance(value, list):
@@ -654,6 +652,8 @@ class _Pair:
             }
             if w_kind == "number" and r_kind == "integer" and _integral_step(writer):
                 lax = True
+            if w_kind == "string" and r_kind == "number" and _is_decimal(writer):
+                lax = True  # pydantic reads a decimal string as a float
             reason = f"type changed from {old_kind} to {new_kind}"
             if lax:
                 bounds = self._numeric(writer, reader, pointer)
@@ -921,6 +921,12 @@ def _enumerated(schema: Mapping[str, Any]) -> list[Any] | None:
 def _describe(schema: Mapping[str, Any]) -> str:
     values = _enumerated(schema)
     return _kind(schema) if values is None else "one of " + _dumps(values)
+
+
+def _is_decimal(schema: Mapping[str, Any]) -> bool:
+    from .schema import _DECIMAL_PATTERN
+
+    return schema.get("pattern") == _DECIMAL_PATTERN and set(schema) <= {"type", "pattern"}
 
 
 def _integral_step(schema: Mapping[str, Any]) -> bool:

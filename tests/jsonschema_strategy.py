@@ -93,7 +93,9 @@ def _strings(schema: dict[str, Any]) -> st.SearchStrategy[str]:
             timezones=zones,
         ).map(lambda d: d.isoformat())
     if "pattern" in schema:
-        return st.from_regex(schema["pattern"], fullmatch=True)
+        # JSON Schema patterns are ECMA-262: \d and \w are ASCII-only, unlike Python's
+        ascii = st.characters(codec="ascii")
+        return st.from_regex(schema["pattern"], fullmatch=True, alphabet=ascii)
     return st.text(min_size=schema.get("minLength", 0), max_size=schema.get("maxLength", 10))
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, cast, get_args
 
 import pydantic
 import pytest
@@ -406,8 +406,8 @@ def test_report_as_json_and_text() -> None:
 # --- properties: the verdicts hold for what pydantic actually does -------------------------------
 
 
-Kind = Literal["int", "float", "str", "bool", "enum", "ints", "floats"]
-KINDS: tuple[Kind, ...] = ("int", "float", "str", "bool", "enum", "ints", "floats")
+Kind = Literal["int", "float", "str", "bool", "enum", "ints", "floats", "decimal", "datetime"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
 Extra = Literal["ignore", "forbid", "allow"]
 EXTRAS: tuple[Extra, ...] = ("ignore", "forbid", "allow")
 
@@ -435,6 +435,10 @@ def annotation(spec: FieldSpec) -> Any:
         base = Literal[spec.values]
     elif spec.kind == "bool":
         base = bool
+    elif spec.kind == "decimal":
+        base = decimal.Decimal
+    elif spec.kind == "datetime":
+        base = datetime.datetime
     elif spec.kind in ("ints", "floats"):
         item = int if spec.kind == "ints" else float
         base = Annotated[

@@ -338,7 +338,11 @@ def _accepts(
         number = _number(value, integer=kind == "integer", lax=lax)
         return number is not None and _in_bounds(number, schema)
     if kind == "string":
-        if lax and schema.get("format") == "date-time" and _number(value, integer=False, lax=False) is not None:
+        if (
+            lax
+            and schema.get("format") == "date-time"
+            and _number(value, integer=False, lax=False) is not None
+        ):
             return True  # pydantic reads a number as a Unix timestamp
         return isinstance(value, str) and _string_ok(value, schema)
     if kind == "array":
@@ -508,6 +512,7 @@ def _strings(schema: Mapping[str, Any]) -> Iterator[str]:
     if schema.get("format") == "date-time":
         yield "2026-01-01T00:00:00Z"
     values = ["x", "", "1", "1.5", "true", "abc", "2026-01-01T00:00:00Z", "A", "-1", "0"]
+    values += ["0.5", "1000", "-1000", "1e300", "-1e300"]  # decimal strings, read as numbers
     low = schema.get("minLength", 0)
     high = schema.get("maxLength")
     for length in (low, low + 1, high, (high or 0) + 1, max(low - 1, 0)):

@@ -406,7 +406,9 @@ def test_report_as_json_and_text() -> None:
 # --- properties: the verdicts hold for what pydantic actually does -------------------------------
 
 
-Kind = Literal["int", "float", "str", "bool", "enum", "ints", "floats", "decimal", "datetime"]
+Kind = Literal[
+    "int", "float", "str", "bool", "enum", "ints", "floats", "decimal", "datetime", "model"
+]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 Extra = Literal["ignore", "forbid", "allow"]
 EXTRAS: tuple[Extra, ...] = ("ignore", "forbid", "allow")
@@ -429,9 +431,12 @@ class ModelSpec:
     dataclass: bool = False
 
 
-def annotation(spec: FieldSpec) -> Any:
+def annotation(spec: FieldSpec, name: str) -> Any:
     base: Any
-    if spec.kind == "enum":
+    if spec.kind == "model":
+        bounded = Annotated[int, Field(ge=spec.low, le=spec.high)]
+        base = pydantic.create_model(f"Sub_{name}", v=(bounded, ...), w=(str | None, None))
+    elif spec.kind == "enum":
         base = Literal[spec.values]
     elif spec.kind == "bool":
         base = bool
@@ -459,15 +464,16 @@ def build(spec: ModelSpec, name: str) -> Any:
         made = dataclasses.make_dataclass(
             name,
             [
-                (field, annotation(f))
+                (field, annotation(f, field))
                 if f.required
-                else (field, annotation(f), dataclasses.field(default=None))
+                else (field, annotation(f, field), dataclasses.field(default=None))
                 for field, f in ordered
             ],
         )
         return made
     definitions: dict[str, Any] = {
-        field: (annotation(f), ... if f.required else None) for field, f in spec.fields.items()
+        field: (annotation(f, field), ... if f.required else None)
+        for field, f in spec.fields.items()
     }
     return pydantic.create_model(name, __config__=ConfigDict(extra=spec.extra), **definitions)
 
@@ -481,7 +487,8 @@ def bounds(draw: st.DrawFn) -> tuple[int | None, int | None]:
 @st.composite
 def field_specs(draw: st.DrawFn) -> FieldSpec:
     kind = draw(st.sampled_from(KINDS))
-    low, high = bounds(draw) if kind in ("int", "float", "ints", "floats") else (None, None)
+    numeric = ("int", "float", "ints", "floats", "model")
+    low, high = bounds(draw) if kind in numeric else (None, None)
     if kind == "str":
         low, high = draw(st.none() | st.integers(0, 2)), draw(st.none() | st.integers(3, 6))
     values = tuple(draw(st.lists(st.sampled_from("abcd"), min_size=1, max_size=4, unique=True)))

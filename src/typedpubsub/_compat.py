@@ -82,6 +82,7 @@ _ANNOTATIONS = frozenset(
 )
 _BOOL_STRINGS = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
 _NO_EXAMPLE = object()
+_EARLIEST_STAMP, _LATEST_STAMP = -62_135_596_800_000, 253_402_300_799_999
 
 
 @dataclass(frozen=True)
@@ -338,12 +339,10 @@ def _accepts(
         number = _number(value, integer=kind == "integer", lax=lax)
         return number is not None and _in_bounds(number, schema)
     if kind == "string":
-        if (
-            lax
-            and schema.get("format") == "date-time"
-            and _number(value, integer=False, lax=False) is not None
-        ):
-            return True  # pydantic reads a number as a Unix timestamp
+        stamp = _number(value, integer=False, lax=False)
+        if lax and stamp is not None and schema.get("format") == "date-time":
+            # pydantic reads a number as Unix seconds, or milliseconds, up to year 9999
+            return _EARLIEST_STAMP <= stamp <= _LATEST_STAMP
         return isinstance(value, str) and _string_ok(value, schema)
     if kind == "array":
         if not isinstance(value, list):
@@ -492,7 +491,7 @@ def _candidates(schema: Any, root: Mapping[str, Any], depth: int = 0) -> Iterato
 def _numbers(schema: Mapping[str, Any], *, integer: bool) -> Iterator[float]:
     low, _, high, _ = _bounds(schema)
     step = schema.get("multipleOf")
-    values: list[float] = [0, 1, -1, 2, 0.5, 1.5, -0.5, 3, 10, 1000, -1000, 0.25, 0.1]
+    values: list[float] = [0, 1, -1, 2, 0.5, 1.5, -0.5, 3, 10, 1000, -1000, 0.25, 0.1, 1e20, -1e20]
     for bound in (low, high):
         if math.isfinite(bound):
             values += [bound, bound - 1, bound + 1, bound - 0.5, bound + 0.5]
@@ -660,6 +659,11 @@ class _Pair:
             if w_kind == "string" and r_kind == "number" and _is_decimal(writer):
                 lax = True  # pydantic reads a decimal string as a float
             reason = f"type changed from {old_kind} to {new_kind}"
+            if w_kind in ("integer", "number") and reader.get("format") == "date-time":
+                low, _, high, _ = _bounds(writer)  # read as timestamps, if within their range
+                fits = r_kind == "string" and _EARLIEST_STAMP <= low and high <= _LATEST_STAMP
+                example = _NO_EXAMPLE if fits else self.counterexample(writer, reader)
+                return [_Finding(pointer, reason, not fits, example)]
             if lax:
                 bounds = self._numeric(writer, reader, pointer)
                 return [_Finding(pointer, reason, False), *bounds]

@@ -432,29 +432,30 @@ class ModelSpec:
 
 
 def annotation(spec: FieldSpec, name: str) -> Any:
-    base: Any
-    if spec.kind == "model":
-        bounded = Annotated[int, Field(ge=spec.low, le=spec.high)]
-        base = pydantic.create_model(f"Sub_{name}", v=(bounded, ...), w=(str | None, None))
-    elif spec.kind == "enum":
-        base = Literal[spec.values]
-    elif spec.kind == "bool":
-        base = bool
-    elif spec.kind == "decimal":
-        base = decimal.Decimal
-    elif spec.kind == "datetime":
-        base = datetime.datetime
-    elif spec.kind in ("ints", "floats"):
-        item = int if spec.kind == "ints" else float
-        base = Annotated[
-            list[Annotated[item, Field(ge=spec.low, le=spec.high)]], Field(max_length=3)
-        ]  # type: ignore[valid-type]  # item is a type chosen at run time
-    elif spec.kind == "str":
-        base = Annotated[str, Field(min_length=spec.low, max_length=spec.high)]
-    else:
-        number = int if spec.kind == "int" else float
-        base = Annotated[number, Field(ge=spec.low, le=spec.high)]
+    base = base_annotation(spec, name)
     return base | None if spec.nullable else base
+
+
+def base_annotation(spec: FieldSpec, name: str) -> Any:
+    generic: Any = list  # subscripted with run-time types below
+    if spec.kind == "model":
+        value = Annotated[int, Field(ge=spec.low, le=spec.high)]
+        return pydantic.create_model(f"Sub_{name}", v=(value, ...), w=(str | None, None))
+    if spec.kind == "enum":
+        return Literal[spec.values]
+    if spec.kind == "bool":
+        return bool
+    if spec.kind == "decimal":
+        return decimal.Decimal
+    if spec.kind == "datetime":
+        return datetime.datetime
+    if spec.kind == "str":
+        return Annotated[str, Field(min_length=spec.low, max_length=spec.high)]
+    number: Any = int if spec.kind in ("int", "ints") else float
+    bounded = Annotated[number, Field(ge=spec.low, le=spec.high)]
+    if spec.kind in ("ints", "floats"):
+        return Annotated[generic[bounded], Field(max_length=3)]
+    return bounded
 
 
 def build(spec: ModelSpec, name: str) -> Any:

@@ -14,7 +14,12 @@ Producers are taken to write what their type dumps: the fields it declares, and 
 only when the model allows extras (``additionalProperties: true``). Readers apply pydantic's lax
 JSON rules: undeclared fields are ignored unless the model forbids them (``additionalProperties:
 false``), an integer is accepted where a number is read, a boolean where a number is read, a
-float with no fraction where an integer is read.
+float with no fraction where an integer is read, a decimal string where a float is read, a number
+(a Unix timestamp) where a datetime is read.
+
+What the gate cannot prove harmless, it calls breaking: a changed regex pattern or string format,
+a union option that only several new options cover together. A breaking change comes with a
+counterexample when one of the writer's boundary values shows it (checked against both schemas).
 """
 
 from __future__ import annotations

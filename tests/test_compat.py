@@ -137,6 +137,38 @@ class Outer(BaseModel):
 OuterTighter = pydantic.create_model("OuterTighter", inner=(TighterPrice, ...))
 
 
+class FloatPrices(BaseModel):
+    prices: dict[str, float]
+
+
+class IntPrices(BaseModel):
+    prices: dict[str, int]
+
+
+class NamedPair(BaseModel):
+    pair: tuple[int, str]
+
+
+class NumberPair(BaseModel):
+    pair: tuple[int, int]
+
+
+class Fill(BaseModel):
+    kind: Literal["fill"] = "fill"
+    quantity: int
+
+
+class Cancel(BaseModel):
+    kind: Literal["cancel"] = "cancel"
+    reason: str
+
+
+class CancelWithCode(BaseModel):
+    kind: Literal["cancel"] = "cancel"
+    reason: str
+    code: int
+
+
 @dataclasses.dataclass
 class DataclassTrade:
     quantity: int
@@ -175,6 +207,9 @@ RULES = [
     ("optional-to-required", OptionalQuantity, Base, "narrowing", "/quantity", "now required"),
     ("array-items-narrowed", Levels, IntLevels, "narrowing", "/levels/items", "number to integer"),
     ("nested-model", Outer, OuterTighter, "narrowing", "/price", "maximum changed from 100"),
+    ("dict-values-narrowed", FloatPrices, IntPrices, "narrowing", "/additionalProperties", "to"),
+    ("tuple-item-changed", NamedPair, NumberPair, "incompatible", "/prefixItems/1", "string to"),
+    ("union-member", Fill | Cancel, Fill | CancelWithCode, "narrowing", "/code", "'code' added"),
     (
         "dataclass-required-field",
         DataclassTrade,

@@ -861,7 +861,12 @@ class _Pair:
             else:
                 findings.append(_Finding(at, reason, False))
         old_extra, new_extra = self.old_new(w_extra, r_extra)
-        if old_extra != new_extra:
+        if isinstance(w_extra, Mapping) and isinstance(r_extra, Mapping):
+            # a dict's values: compare them, under a key the writer does not declare
+            name = next(n for n in ("key", "key_", "_key") if n not in w_props)
+            at = f"{pointer}/additionalProperties"
+            findings += [_wrap(f, put(name)) for f in self.fits(w_extra, r_extra, at)]
+        elif old_extra != new_extra:
             reason = f"extra fields changed from {_extras(old_extra)} to {_extras(new_extra)}"
             at = f"{pointer}/additionalProperties"
             writes_extras = w_extra is not None and w_extra is not False

@@ -442,7 +442,7 @@ def test_report_as_json_and_text() -> None:
 
 
 Kind = Literal[
-    "int", "float", "str", "bool", "enum", "ints", "floats", "decimal", "datetime", "model"
+    "int", "float", "str", "bool", "enum", "ints", "floats", "decimal", "datetime", "model", "dict"
 ]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 Extra = Literal["ignore", "forbid", "allow"]
@@ -490,6 +490,9 @@ def base_annotation(spec: FieldSpec, name: str) -> Any:
     bounded = Annotated[number, Field(ge=spec.low, le=spec.high)]
     if spec.kind in ("ints", "floats"):
         return Annotated[generic[bounded], Field(max_length=3)]
+    if spec.kind == "dict":
+        mapping: Any = dict
+        return mapping[str, bounded]
     return bounded
 
 
@@ -523,7 +526,7 @@ def bounds(draw: st.DrawFn) -> tuple[int | None, int | None]:
 @st.composite
 def field_specs(draw: st.DrawFn) -> FieldSpec:
     kind = draw(st.sampled_from(KINDS))
-    numeric = ("int", "float", "ints", "floats", "model")
+    numeric = ("int", "float", "ints", "floats", "model", "dict")
     low, high = bounds(draw) if kind in numeric else (None, None)
     if kind == "str":
         low, high = draw(st.none() | st.integers(0, 2)), draw(st.none() | st.integers(3, 6))

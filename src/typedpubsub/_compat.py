@@ -311,6 +311,8 @@ def _accepts(
         return True
     if schema is False or not isinstance(schema, Mapping):
         return False
+    if isinstance(value, bool) and lax and _is_decimal_union(schema):
+        return False  # unlike int and float, Decimal refuses booleans
     for combinator in ("anyOf", "oneOf"):
         if combinator in schema:
             return any(
@@ -344,9 +346,9 @@ def _accepts(
         number = _number(value, integer=kind == "integer", lax=lax)
         return number is not None and _in_bounds(number, schema)
     if kind == "string":
-        stamp = _number(value, integer=False, lax=False)
+        stamp = None if isinstance(value, bool) else _number(value, integer=False, lax=lax)
         if lax and stamp is not None and schema.get("format") == "date-time":
-            # pydantic reads a number as Unix seconds, or milliseconds, up to year 9999
+            # pydantic reads a number (or numeric string) as Unix seconds, or ms, up to year 9999
             return _EARLIEST_STAMP <= stamp <= _LATEST_STAMP
         return isinstance(value, str) and _string_ok(value, schema)
     if kind == "array":
@@ -519,9 +521,10 @@ def _strings(schema: Mapping[str, Any]) -> Iterator[str]:
     values += ["0.5", "1000", "-1000", "1e300", "-1e300"]  # decimal strings, read as numbers
     low = schema.get("minLength", 0)
     high = schema.get("maxLength")
-    for length in (low, low + 1, high, (high or 0) + 1, max(low - 1, 0)):
+    # long ones too, for a reader's maxLength (the writer's own bounds filter them)
+    for length in (low, low + 1, high, (high or 0) + 1, max(low - 1, 0), 12, 300):
         if length is not None:
-            values.append("x" * length)
+            values += ["x" * length, "1" * length]
     yield from values
 
 
@@ -626,6 +629,8 @@ class _Pair:
             attempts: list[tuple[int, list[_Finding]]] = []
             for i in order:
                 r_index, candidate = r_options[i]
+                if kind == "boolean" and r_kinds[i] != kind and _is_decimal_union(reader):
+                    continue  # unlike int and float, Decimal refuses booleans
                 result = self.fits(option, candidate, at(w_index, r_index))
                 if not any(f.broken for f in result):
                     if r_kinds[i] == kind or not attempts:
@@ -741,7 +746,11 @@ class _Pair:
         findings = []
         old, new = self.old_new(writer, reader)
         checks = (
-            ("minLength", writer.get("minLength", 0) < reader.get("minLength", 0)),
+            # a decimal string has at least one digit
+            (
+                "minLength",
+                _min_length(writer) < reader.get("minLength", 0),
+            ),
             (
                 "maxLength",
                 writer.get("maxLength", math.inf) > reader.get("maxLength", math.inf),
@@ -854,10 +863,9 @@ class _Pair:
             if r_extra is False:
                 value = _example(w_props[name], self.writer_root)
                 findings.append(_Finding(at, reason, True, {**base, name: value}))
-            elif isinstance(r_extra, Mapping):
-                sub = self.fits(w_props[name], r_extra, at)
-                findings.append(_Finding(at, reason, any(f.broken for f in sub)))
-                findings += [_wrap(f, put(name)) for f in sub if f.broken]
+            elif isinstance(r_extra, Mapping):  # read as a dict's value
+                values = [_wrap(f, put(name)) for f in self.fits(w_props[name], r_extra, at)]
+                findings += [f for f in values if f.broken] or [_Finding(at, reason, False)]
             else:
                 findings.append(_Finding(at, reason, False))
         old_extra, new_extra = self.old_new(w_extra, r_extra)
@@ -946,6 +954,24 @@ def _is_decimal(schema: Mapping[str, Any]) -> bool:
     from .schema import _DECIMAL_PATTERN
 
     return schema.get("pattern") == _DECIMAL_PATTERN and set(schema) <= {"type", "pattern"}
+
+
+def _is_decimal_union(schema: Any) -> bool:
+    """Whether the schema is pydantic's for a Decimal: a number or a decimal string."""
+    options = schema.get("anyOf") if isinstance(schema, Mapping) else None
+    if not isinstance(options, list) or len(options) != 2:
+        return False
+    kinds = sorted(str(o.get("type")) for o in options if isinstance(o, Mapping))
+    return kinds == ["number", "string"] and any(
+        isinstance(o, Mapping) and _is_decimal(o) for o in options
+    )
+
+
+def _min_length(schema: Mapping[str, Any]) -> int:
+    """The shortest string the schema allows: a decimal has a digit, an RFC 3339 date-time
+    ``YYYY-MM-DDTHH:MM:SSZ`` has 20 characters."""
+    implied = 20 if schema.get("format") == "date-time" else int(_is_decimal(schema))
+    return max(int(schema.get("minLength", 0)), implied)
 
 
 def _integral_step(schema: Mapping[str, Any]) -> bool:

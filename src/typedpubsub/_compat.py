@@ -488,7 +488,8 @@ def _candidates(schema: Any, root: Mapping[str, Any], depth: int = 0) -> Iterato
             item = _example(schema.get("items", {}), root, depth + 1)
             size = max(schema.get("minItems", 0), 1)
             for length in (schema.get("minItems", 0), size, schema.get("maxItems", size) + 1):
-                yield [item] * length
+                if isinstance(length, int) and 0 <= length <= 10_000:
+                    yield [item] * length
         elif kind == "object":
             yield _minimal_object(schema, root, depth + 1)
     if not kinds or kinds == [None]:
@@ -523,7 +524,7 @@ def _strings(schema: Mapping[str, Any]) -> Iterator[str]:
     high = schema.get("maxLength")
     # long ones too, for a reader's maxLength (the writer's own bounds filter them)
     for length in (low, low + 1, high, (high or 0) + 1, max(low - 1, 0), 12, 300):
-        if length is not None:
+        if isinstance(length, int) and 0 <= length <= 10_000:
             values += ["x" * length, "1" * length]
     yield from values
 
@@ -959,12 +960,10 @@ def _is_decimal(schema: Mapping[str, Any]) -> bool:
 def _is_decimal_union(schema: Any) -> bool:
     """Whether the schema is pydantic's for a Decimal: a number or a decimal string."""
     options = schema.get("anyOf") if isinstance(schema, Mapping) else None
-    if not isinstance(options, list) or len(options) != 2:
+    if not isinstance(options, list):
         return False
-    kinds = sorted(str(o.get("type")) for o in options if isinstance(o, Mapping))
-    return kinds == ["number", "string"] and any(
-        isinstance(o, Mapping) and _is_decimal(o) for o in options
-    )
+    options = [o for o in options if isinstance(o, Mapping)]
+    return any(o.get("type") == "number" for o in options) and any(_is_decimal(o) for o in options)
 
 
 def _min_length(schema: Mapping[str, Any]) -> int:

@@ -616,6 +616,7 @@ def payload_schema_of(document: dict[str, Any]) -> dict[str, Any]:
 
 
 @settings(
+    # COMPAT_EXAMPLES=2000 for a longer search than the suite's default
     max_examples=int(os.environ.get("COMPAT_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

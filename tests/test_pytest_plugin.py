@@ -31,7 +31,9 @@ def boom(key: Key, message: object) -> None:
 
 def run(pytester: pytest.Pytester, body: str, *args: str) -> pytest.RunResult:
     """Run a generated test module (the plugin loads through its entry point)."""
-    pytester.makeini("[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\naddopts = --strict-markers\n")
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\naddopts = --strict-markers\n"
+    )
     pytester.makepyfile(test_generated=HEADER + body)
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=120)
 

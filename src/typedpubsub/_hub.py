@@ -745,7 +745,7 @@ class Hub:
         where: Callable[[T], bool] | None = None,
         timeout: float | None = None,
     ) -> tuple[Key, T]:
-        """The next ``(key, message)`` published on ``topic`` after the call (and passing ``where``).
+        """The next ``(key, message)`` published on ``topic`` after the call, passing ``where``.
 
         A temporary listener subscribes through ``topic``, so a :class:`Topic` validates and
         converts the payload as for any listener; it is removed on return. Raises

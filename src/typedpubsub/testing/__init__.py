@@ -69,9 +69,13 @@ class RecordingHub(Hub):
         return len(self._matching(key, expected))
 
     def assert_published(
-        self, key: Key[T], expected: T | Callable[[T], bool] | None = None, *, times: int | None = None
+        self,
+        key: Key[T],
+        expected: T | Callable[[T], bool] | None = None,
+        *,
+        times: int | None = None,
     ) -> None:
-        """Fail unless a message matching ``key`` and ``expected`` was published (``times`` times)."""
+        """Fail unless a message matching ``key`` and ``expected`` was published (``times``)."""
         found = self.count(key, expected)
         if (found == 0 and times is None) or (times is not None and found != times):
             wanted = "at least once" if times is None else f"{times} time(s)"

@@ -195,3 +195,11 @@ async def test_linked(linked_hubs) -> None:
     )
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*test_linked?local? PASSED*", "*test_linked?nats? PASSED*"])
+
+
+def test_readme_shows_the_example_test_file_as_it_is() -> None:
+    """The README's copy of examples/test_handlers_with_the_kit.py cannot drift from the file."""
+    from .conftest import ROOT
+
+    example = (ROOT / "examples" / "test_handlers_with_the_kit.py").read_text()
+    assert f"```python\n{example}```" in (ROOT / "README.md").read_text()

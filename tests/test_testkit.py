@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from typedpubsub import Hub, Key, PayloadValidationError, Topic
+from typedpubsub.testing import RecordingHub
 from typedpubsub.testing.pytest_plugin import LinkedHubs
 
 from .nats_topics import TRADES, Trade
@@ -94,3 +95,70 @@ async def test_linked_payload_of_another_type_is_converted_for_the_listener(
         listener, TRADES, lambda: publisher.publish(fills.fill("A", "B"), Fill(3, 4, 0.5))
     )
     assert got == Trade(trade_id=3, quantity=4, price=decimal.Decimal("0.5"))
+
+
+async def test_wait_for_checks_its_arguments(hub: Hub) -> None:
+    """A non-callable where is a TypeError, a bad timeout a TypeError or ValueError, anchored."""
+    with pytest.raises(TypeError, match=r"^where must be callable or None, got 3$"):
+        await hub.wait_for(TRADES, where=3)  # type: ignore[arg-type]  # the bad value under test  # pyright: ignore[reportArgumentType]
+    with pytest.raises(TypeError, match=r"^timeout must be a number or None, got '1'$"):
+        await hub.wait_for(TRADES, timeout="1")  # type: ignore[arg-type]  # the bad value under test  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ValueError, match=r"^timeout must be >= 0, got -1$"):
+        await hub.wait_for(TRADES, timeout=-1)
+    with pytest.raises(ValueError, match=r"^timeout must be >= 0, got nan$"):
+        await hub.wait_for(TRADES, timeout=float("nan"))
+    assert hub.statistics().subscriptions == 0
+
+
+async def test_wait_for_skips_invalid_and_unwanted_messages_and_cleans_up(hub: Hub) -> None:
+    """Only a payload valid for the topic and passing where is returned; the listener goes."""
+    waiting = asyncio.ensure_future(
+        hub.wait_for(TRADES, where=lambda t: t.trade_id > 1, timeout=30)
+    )
+    await asyncio.sleep(0)
+    assert hub.statistics().subscriptions == 1
+    hub.publish(TRADES.fill("a", "b"), Trade(trade_id=1, quantity=1, price=decimal.Decimal(1)))
+    hub.publish(Key("a", "trade", "c"), {"trade_id": 2, "quantity": "3", "price": "4"})
+    hub.publish(Key("a", "trade", "d"), {"trade_id": 3, "quantity": 1, "price": 1})
+    assert await waiting == (Key("a", "trade", "c"), Trade(2, 3, decimal.Decimal(4)))
+    assert hub.statistics().subscriptions == 0
+
+
+async def test_wait_for_times_out_or_is_cancelled_without_leaving_a_listener(hub: Hub) -> None:
+    """Timeout raises TimeoutError; cancelling the waiter also removes its listener."""
+    with pytest.raises(TimeoutError):
+        await hub.wait_for(TRADES, timeout=0)
+    waiting = asyncio.ensure_future(hub.wait_for(TRADES))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert hub.statistics().subscriptions == 0
+
+
+def test_recorder_assertions_name_what_was_published() -> None:
+    """assert_published / assert_not_published fail with anchored messages listing the keys."""
+    recorder = RecordingHub()
+    recorder.publish(TRADES.fill("NYSE", "IBM"), Trade(1, 2, decimal.Decimal(3)))
+    recorder.publish(Key("LSE", "trade", "X"), {"trade_id": 2, "quantity": 1, "price": "1"})
+    recorder.publish(Key("LSE", "trade", "Y"), {"garbage": True})
+    assert recorder.count(TRADES) == 2  # the garbage dict is no Trade
+    assert recorder.count(Key("*", "trade", "*")) == 3
+    recorder.assert_published(TRADES, Trade(2, 1, decimal.Decimal(1)), times=1)
+    recorder.assert_published(TRADES, lambda t: t.quantity == 2)
+    recorder.assert_not_published(TRADES.fill("NYSE", "MSFT"))
+    with pytest.raises(
+        AssertionError,
+        match=r"^expected a message on \('NYSE', 'trade', 'MSFT'\) published at least once, got 0; nothing was published on \('NYSE', 'trade', 'MSFT'\)$",
+    ):
+        recorder.assert_published(TRADES.fill("NYSE", "MSFT"))
+    with pytest.raises(
+        AssertionError,
+        match=r"^expected a message on \('\*', 'trade', '\*'\) published 1 time\(s\), got 2; published on \('\*', 'trade', '\*'\):\n  \('NYSE', 'trade', 'IBM'\): Trade\(",
+    ):
+        recorder.assert_published(TRADES, times=1)
+    with pytest.raises(
+        AssertionError,
+        match=r"^expected a message on \('\*', 'trade', '\*'\) not published, got 2; published on",
+    ):
+        recorder.assert_not_published(TRADES)

@@ -23,7 +23,17 @@ from .._key import Key
 from . import RecordingHub
 from .natsserver import NatsServer, binary
 
-__all__ = ["LinkedHubs"]
+__all__ = [
+    "MARKER",
+    "LinkedHubs",
+    "hub",
+    "linked_hubs",
+    "linked_hubs_mode",
+    "nats_server",
+    "pytest_configure",
+    "pytest_runtest_call",
+    "recorder",
+]
 
 MARKER = "typedpubsub_listener_errors"
 

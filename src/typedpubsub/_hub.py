@@ -737,3 +737,36 @@ class Hub:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{self._router.count} subscriptions"
         return f"<Hub {state}>"
+
+    async def wait_for(
+        self,
+        topic: Key[T],
+        *,
+        where: Callable[[T], bool] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[Key, T]:
+        """The next ``(key, message)`` published on ``topic`` after the call, passing ``where``.
+
+        A temporary listener subscribes through ``topic``, so a :class:`Topic` validates and
+        converts the payload as for any listener; it is removed on return. Raises
+        :class:`TimeoutError` after ``timeout`` seconds (None: wait for ever).
+        """
+        if where is not None and not callable(where):
+            raise TypeError(f"where must be callable or None, got {where!r}")
+        if timeout is not None and type(timeout) not in (int, float):
+            raise TypeError(f"timeout must be a number or None, got {timeout!r}")
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0, got {timeout!r}")
+        self._bind_loop()
+        future: asyncio.Future[tuple[Key, T]] = asyncio.get_running_loop().create_future()
+
+        def listener(key: Key, message: T) -> None:
+            if not future.done() and (where is None or where(message)):
+                future.set_result((Key(*key), message))
+
+        self.add_subscriber(topic, listener)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            if not self._closed:
+                self.remove_subscriber(topic, listener)

@@ -91,3 +91,18 @@ def errors(error: PubSubError) -> None:
         raise ValueError from error  # a PayloadValidationError is also a ValueError
     if isinstance(error, BridgeConnectionError):
         assert_type(error, BridgeConnectionError)
+
+
+async def test_kit(hub: Hub, recorder: RecordingHub) -> None:
+    key, trade = await hub.wait_for(TRADES, where=lambda t: t.quantity > 1, timeout=1.0)
+    assert_type(await hub.wait_for(TRADES), tuple[Key, Trade])
+    assert_type(trade, Trade)
+    assert_type(key, Key)
+    await hub.wait_for(TRADES, where=lambda t: t.volume > 1)  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+    recorder.assert_published(TRADES, Trade(1, 2.0))
+    recorder.assert_published(TRADES, lambda t: t.price > 1, times=2)
+    recorder.assert_published(TRADES)
+    recorder.assert_not_published(TRADES, Trade(1, 2.0))
+    assert_type(recorder.count(TRADES), int)
+    recorder.assert_published(TRADES, "not a trade")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    recorder.assert_not_published(TRADES, lambda t: t.volume > 1)  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]

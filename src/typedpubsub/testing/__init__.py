@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from typing import Any
 
 from typing_extensions import TypeVar
 
 from .._hub import Hub, _Route
 from .._key import Key, is_subset
-from .._topic import Validator
+from .._topic import Topic, Validator
+from ..errors import PayloadValidationError
 
 __all__ = ["MockHub", "RecordingHub"]
 
@@ -56,6 +58,70 @@ class RecordingHub(Hub):
     def messages(self, key: Key[T]) -> list[T]:
         """The recorded messages whose key matches ``key`` (a pattern), oldest first."""
         return [message for published, message in self.published if is_subset(published, key)]
+
+    def count(self, key: Key[T], expected: T | Callable[[T], bool] | None = None) -> int:
+        """How many recorded messages match ``key`` (a pattern) and ``expected``, if given.
+
+        ``expected`` is a payload (compared with ``==``) or a predicate on the payload. Through
+        a :class:`Topic` the recorded payloads are first converted as for its listeners (those
+        invalid for it do not match).
+        """
+        return len(self._matching(key, expected))
+
+    def assert_published(
+        self,
+        key: Key[T],
+        expected: T | Callable[[T], bool] | None = None,
+        *,
+        times: int | None = None,
+    ) -> None:
+        """Fail unless a message matching ``key`` and ``expected`` was published (``times``)."""
+        found = self.count(key, expected)
+        if (found == 0 and times is None) or (times is not None and found != times):
+            wanted = "at least once" if times is None else f"{times} time(s)"
+            raise AssertionError(
+                f"expected {self._describe(key, expected)} published {wanted}, got {found}; "
+                f"{self._published_on(key)}"
+            )
+
+    def assert_not_published(
+        self, key: Key[T], expected: T | Callable[[T], bool] | None = None
+    ) -> None:
+        """Fail if a message matching ``key`` (and ``expected``, if given) was published."""
+        found = self.count(key, expected)
+        if found:
+            raise AssertionError(
+                f"expected {self._describe(key, expected)} not published, got {found}; "
+                f"{self._published_on(key)}"
+            )
+
+    def _matching(self, key: Key[T], expected: object) -> list[tuple[Key[Any], Any]]:
+        found = [(k, m) for k, m in self.published if is_subset(k, key)]
+        if isinstance(key, Topic):  # compare what a listener of the topic would receive
+            converted: list[tuple[Key[Any], Any]] = []
+            for k, m in found:
+                try:
+                    converted.append((k, key.validate(m)))
+                except PayloadValidationError:
+                    continue
+            found = converted
+        if expected is None:
+            return found
+        if callable(expected) and not isinstance(expected, type):
+            return [(k, m) for k, m in found if expected(m)]
+        return [(k, m) for k, m in found if m == expected]
+
+    @staticmethod
+    def _describe(key: Key[Any], expected: object) -> str:
+        what = "a message" if expected is None else f"{expected!r}"
+        return f"{what} on {tuple(key)!r}"
+
+    def _published_on(self, key: Key[Any]) -> str:
+        found = [(k, m) for k, m in self.published if is_subset(k, key)]
+        if not found:
+            return f"nothing was published on {tuple(key)!r}"
+        lines = "".join(f"\n  {tuple(k)!r}: {m!r}" for k, m in found)
+        return f"published on {tuple(key)!r}:{lines}"
 
     def clear(self) -> None:
         """Forget what was recorded."""

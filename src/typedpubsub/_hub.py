@@ -767,6 +767,9 @@ class Hub:
         self.add_subscriber(topic, listener)
         try:
             return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            # Before Python 3.11 asyncio's TimeoutError is not the builtin one.
+            raise TimeoutError(f"no message on {tuple(topic)!r} within {timeout} s") from None
         finally:
             if not self._closed:
                 self.remove_subscriber(topic, listener)

@@ -74,6 +74,7 @@ logger = logging.getLogger("typedpubsub.nats")
 Mode = Literal["core", "jetstream"]
 
 _BAD_TOKEN = re.compile(r"[.\s*>]")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # A server's protocol line ('HPUB <subject> <sizes>') is at most 4096 bytes by default
 # (max_control_line); a longer one makes it drop the connection.
 _MAX_SUBJECT_BYTES = 4000
@@ -199,12 +200,14 @@ def _split_url(url: str) -> tuple[str, str | None, str | None]:
     The credentials run from ``://`` to the *last* ``@`` (a host and port hold none), so a
     password holding ``@`` or ``/``, raw or percent-encoded, is taken whole.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    # nats-py also takes 'user:password@host:port', without a scheme.
+    scheme = match.group() if (match := _SCHEME.match(url)) else ""
+    rest = url[len(scheme) :]
+    if "@" not in rest:
         return url, None, None
     userinfo, _, host = rest.rpartition("@")
     user, colon, password = userinfo.partition(":")
-    return f"{scheme}://{host}", unquote(user), unquote(password) if colon else None
+    return f"{scheme}{host}", unquote(user), unquote(password) if colon else None
 
 
 def _display_url(url: str) -> str:
@@ -212,8 +215,9 @@ def _display_url(url: str) -> str:
     bare, user, password = _split_url(url)
     if user is None:
         return url
-    scheme, _, host = bare.partition("://")
-    return f"{scheme}://{user}:***@{host}" if password is not None else f"{scheme}://***@{host}"
+    scheme = match.group() if (match := _SCHEME.match(bare)) else ""
+    shown = f"{user}:***" if password is not None else "***"
+    return f"{scheme}{shown}@{bare[len(scheme) :]}"
 
 
 def _random_ids() -> Iterator[str]:
@@ -671,6 +675,13 @@ class NatsBridge:
             sent_ids[msg_id] = None
             if len(sent_ids) > self._dedupe_window:
                 sent_ids.popitem(last=False)
+        if len(self.hub._bridge_callbacks) > 1:
+            # Another bridge of this hub may hear this message on NATS: it was delivered here
+            # already, so it goes in the hub's shared window as seen (with the origin sent).
+            seen = self._seen
+            seen[(self.id if sent_ids is not None else "", msg_id)] = None
+            if len(seen) > self._dedupe_window:
+                seen.popitem(last=False)
         self._queue.put((subject, data, msg_id, key))
 
     async def _send_loop(self) -> None:
@@ -846,21 +857,27 @@ class NatsBridge:
 
     def _inbound_route(self, subject: str) -> tuple[Key[Any], Key[Any]] | None:
         tokens = subject.split(".")
+        if tokens[0].startswith("$") or tokens[0] == "_INBOX":
+            # The server's and other clients' own traffic (JetStream API calls, replies), which
+            # a pattern starting with '*' hears: never a key, and no attack; not ours.
+            logger.debug("NATS bridge %s: ignored system subject %r", self.id[:8], subject)
+            return None
+        key = Key(*tokens[len(self._prefix) :])
+        try:
+            pattern = self._topic_for(key)
+        except LookupError:  # pragma: no cover - NATS routes only our subjects to us
+            return None
         if any(token in ("*", ">") for token in tokens) or (
-            tokens[0].startswith("$") or tokens[0] == "_INBOX"
+            key[0] == "Hub" and pattern[0] != "Hub"  # the hub's own events: never sent either
         ):
             self._rejected += 1
             self._report(
                 subject_to_key(subject),
                 subject,
                 "invalid_subject",
-                f"subject {subject!r} holds a wildcard token or is a NATS system subject",
+                f"subject {subject!r} holds a wildcard token, or is one of the hub's own "
+                "topics, which this bridge does not bridge",
             )
-            return None
-        key = Key(*tokens[len(self._prefix) :])
-        try:
-            pattern = self._topic_for(key)
-        except LookupError:  # pragma: no cover - NATS routes only our subjects to us
             return None
         if len(self._inbound_routes) >= 4096:
             self._inbound_routes.clear()

@@ -1,0 +1,133 @@
+"""Adversarial trial of the NATS bridge's guarantees, against a real nats-server.
+
+Each test is a defect found by trying the merged bridge as a user and as a hostile peer would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import nats
+import pytest
+
+from typedpubsub import Hub, Key
+from typedpubsub.errors import BridgeConnectionError
+from typedpubsub.nats import BRIDGE_ERROR, BridgeFailure, Mode, NatsBridge
+from typedpubsub.testing.natsserver import NatsServer
+
+from .helpers import eventually
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server with JetStream, stopped by its pid after the test."""
+    instance = NatsServer(tmp_path)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.mark.parametrize("mode", ["core", "jetstream"])
+async def test_two_bridges_on_one_hub_deliver_a_local_publish_once(
+    server: NatsServer, mode: Mode
+) -> None:
+    """A local publish reaches the local listener once, though a sibling bridge hears it on NATS."""
+    async with Hub() as hub, Hub() as remote:
+        got: list[Any] = []
+        far: list[Any] = []
+        hub.add_subscriber(Key("a", "*"), lambda k, m: got.append(m))
+        remote.add_subscriber(Key("a", "*"), lambda k, m: far.append(m))
+        async with (
+            NatsBridge(hub, [Key("a", "*")], servers=server.url, mode=mode) as first,
+            NatsBridge(hub, [Key("a", "*")], servers=server.url, mode=mode) as second,
+            NatsBridge(remote, [Key("a", "*")], servers=server.url, mode=mode),
+        ):
+            hub.publish(Key("a", "x"), 1)
+            hub.publish(Key("a", "y"), 2)
+            # each sibling hears the other's two messages and recognises them
+            await eventually(
+                lambda: first.statistics().duplicates + second.statistics().duplicates == 4,
+                timeout=20,
+            )
+            await eventually(lambda: len(far) == 4, timeout=20)
+        assert got == [1, 2]
+
+
+async def test_catch_all_core_bridge_ignores_other_clients_system_traffic(
+    server: NatsServer,
+) -> None:
+    """Key('*') in core mode hears JetStream API calls and replies: not reported as attacks."""
+    async with Hub() as hub, Hub() as other:
+        failures: list[BridgeFailure] = []
+        got: list[Any] = []
+        hub.add_subscriber(BRIDGE_ERROR, lambda k, f: failures.append(f))
+        hub.add_subscriber(Key("typedpubsub", "x", "*"), lambda k, m: got.append(m))
+        async with (
+            NatsBridge(hub, [Key("*")], servers=server.url) as catch_all,
+            NatsBridge(other, [Key("x", "*")], servers=server.url, mode="jetstream") as js,
+        ):
+            for i in range(5):
+                other.publish(Key("x", str(i)), i)
+            await eventually(lambda: js.statistics().sent == 5, timeout=20)
+            await eventually(lambda: len(got) == 5, timeout=20)
+            stats = catch_all.statistics()
+        assert sorted(got) == [0, 1, 2, 3, 4]
+        assert failures == []
+        assert stats.rejected == 0
+
+
+async def test_hub_topics_from_nats_are_refused_unless_bridged(server: NatsServer) -> None:
+    """A foreign client cannot inject the hub's own events through a catch-all pattern."""
+    async with Hub() as hub:
+        failures: list[BridgeFailure] = []
+        injected: list[Any] = []
+        got: list[Any] = []
+        hub.add_subscriber(BRIDGE_ERROR, lambda k, f: failures.append(f))
+        hub.add_subscriber(Key("Hub", "listenerError", "*"), lambda k, m: injected.append(m))
+        hub.add_subscriber(Key("ok"), lambda k, m: got.append(m))
+        async with NatsBridge(hub, [Key("*")], servers=server.url) as bridge:
+            raw = await nats.connect(server.url)
+            try:
+                forged = {"key": ["x"], "listener": "l", "error_type": "E", "error": "e"}
+                await raw.publish("Hub.listenerError.x", json.dumps(forged).encode())
+                await raw.publish("ok", b"1")
+                await raw.flush()
+            finally:
+                await raw.close()
+            await eventually(lambda: got == [1])
+            await eventually(lambda: bridge.statistics().rejected == 1)
+        assert injected == []
+        assert [(f.subject, f.reason) for f in failures] == [
+            ("Hub.listenerError.x", "invalid_subject")
+        ]
+
+
+async def test_credentials_in_a_url_without_scheme_are_taken_out_and_masked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nats-py takes 'user:password@host:port' without a scheme: it connects and never leaks."""
+    secret = "Sup3r/Secr@t"
+    secured = NatsServer(tmp_path, users={"alice": secret})
+    secured.start()
+    try:
+        host = secured.url.removeprefix("nats://")
+        async with Hub() as hub:
+            url = f"alice:{quote(secret, safe='')}@{host}"
+            async with NatsBridge(hub, [Key("a")], servers=url) as bridge:
+                hub.publish(Key("a"), 1)
+                await eventually(lambda: bridge.statistics().sent == 1)
+            assert secret not in bridge._display
+            with pytest.raises(BridgeConnectionError) as info:
+                await NatsBridge(
+                    hub, [Key("a")], servers="alice:Wr0ngSecret@127.0.0.1:1", start_timeout=5
+                ).start()
+            assert "Wr0ngSecret" not in str(info.value)
+            assert quote(secret, safe="") not in str(info.value)
+        assert "Wr0ngSecret" not in caplog.text
+        assert secret not in caplog.text
+    finally:
+        secured.stop()

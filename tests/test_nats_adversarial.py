@@ -14,9 +14,9 @@ from urllib.parse import quote
 import nats
 import pytest
 
-from typedpubsub import Hub, Key
-from typedpubsub.errors import BridgeConnectionError
-from typedpubsub.nats import BRIDGE_ERROR, BridgeFailure, Mode, NatsBridge
+from typedpubsub import LISTENER_ERROR, Hub, Key
+from typedpubsub.errors import BridgeConnectionError, InvalidKeyError
+from typedpubsub.nats import BRIDGE_ERROR, BridgeFailure, Mode, NatsBridge, key_to_subject
 from typedpubsub.testing.natsserver import NatsServer
 
 from .helpers import eventually
@@ -131,3 +131,41 @@ async def test_credentials_in_a_url_without_scheme_are_taken_out_and_masked(
         assert secret not in caplog.text
     finally:
         secured.stop()
+
+
+async def test_deeply_nested_json_is_rejected_as_invalid_json(server: NatsServer) -> None:
+    """JSON nested beyond Python's recursion limit is an invalid_json rejection, counted."""
+    async with Hub() as hub:
+        failures: list[BridgeFailure] = []
+        got: list[Any] = []
+        hub.add_subscriber(BRIDGE_ERROR, lambda k, f: failures.append(f))
+        hub.add_subscriber(Key("u", "*"), lambda k, m: got.append(m))
+        async with NatsBridge(hub, [Key("u", "*")], servers=server.url) as bridge:
+            raw = await nats.connect(server.url)
+            try:
+                await raw.publish("u.deep", b"[" * 100_000 + b"]" * 100_000)
+                await raw.publish("u.ok", b"1")
+                await raw.flush()
+            finally:
+                await raw.close()
+            await eventually(lambda: got == [1])
+            stats = bridge.statistics()
+        assert [(f.subject, f.reason) for f in failures] == [("u.deep", "invalid_json")]
+        assert (stats.rejected, stats.errors) == (1, 0)
+
+
+async def test_a_key_part_with_a_lone_surrogate_is_an_invalid_key(server: NatsServer) -> None:
+    """A part that has no UTF-8 form cannot be a subject token: refused, not a listener error."""
+    with pytest.raises(InvalidKeyError, match=r"^key part '\\ud800' of \('u', '\\ud800'\)"):
+        key_to_subject(Key("u", "\ud800"))
+    async with Hub() as hub:
+        failures: list[BridgeFailure] = []
+        listener_errors: list[Any] = []
+        hub.add_subscriber(BRIDGE_ERROR, lambda k, f: failures.append(f))
+        hub.add_subscriber(LISTENER_ERROR, lambda k, e: listener_errors.append(e))
+        async with NatsBridge(hub, [Key("u", "*")], servers=server.url) as bridge:
+            hub.publish(Key("u", "\ud800"), 1)
+            hub.publish(Key("u", "ok"), 2)
+            await eventually(lambda: bridge.statistics().sent == 1)
+        assert [f.reason for f in failures] == ["invalid_key"]
+        assert listener_errors == []

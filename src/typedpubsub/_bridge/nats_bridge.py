@@ -73,7 +73,8 @@ logger = logging.getLogger("typedpubsub.nats")
 
 Mode = Literal["core", "jetstream"]
 
-_BAD_TOKEN = re.compile(r"[.\s*>]")
+# A lone surrogate has no UTF-8 form, so it can be no subject's byte.
+_BAD_TOKEN = re.compile(r"[.\s*>\ud800-\udfff]")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # A server's protocol line ('HPUB <subject> <sizes>') is at most 4096 bytes by default
 # (max_control_line); a longer one makes it drop the connection.
@@ -151,7 +152,7 @@ def _check_token(part: str, key: Sequence[str]) -> None:
     if not part or _BAD_TOKEN.search(part):
         raise InvalidKeyError(
             f"key part {part!r} of {tuple(key)!r} cannot be a NATS subject token "
-            "(empty, or holding '.', whitespace, '*' or '>')",
+            "(empty, or holding '.', whitespace, '*', '>' or a lone surrogate)",
             tuple(key),
         )
 
@@ -930,7 +931,7 @@ class NatsBridge:
         else:
             try:
                 payload = json.loads(msg.data)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # nested deeper than the stack
                 self._rejected += 1
                 self._report(key, subject, "invalid_json", str(exc))
                 return None

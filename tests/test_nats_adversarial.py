@@ -169,3 +169,31 @@ async def test_a_key_part_with_a_lone_surrogate_is_an_invalid_key(server: NatsSe
             await eventually(lambda: bridge.statistics().sent == 1)
         assert [f.reason for f in failures] == ["invalid_key"]
         assert listener_errors == []
+
+
+async def test_own_messages_coming_back_late_are_not_reported_as_forged(
+    server: NatsServer,
+) -> None:
+    """JetStream echoes a bridge's own messages however far behind: never a false 'forged'."""
+    async with Hub() as hub:
+        failures: list[BridgeFailure] = []
+        got: list[Any] = []
+        hub.add_subscriber(BRIDGE_ERROR, lambda k, f: failures.append(f))
+        hub.add_subscriber(Key("a", "*"), lambda k, m: got.append(m))
+        async with NatsBridge(
+            hub, [Key("a", "*")], servers=server.url, mode="jetstream", dedupe_window=10
+        ) as bridge:
+            for i in range(200):
+                hub.publish(Key("a", str(i)), i)
+            await eventually(lambda: bridge.statistics().sent == 200, timeout=30)
+            raw = await nats.connect(server.url)
+            try:  # a marker behind them: once it arrives, the echoes are all handled
+                await raw.publish("typedpubsub.a.end", b"-1")
+                await raw.flush()
+            finally:
+                await raw.close()
+            await eventually(lambda: -1 in got, timeout=30)
+            stats = bridge.statistics()
+        assert failures == []
+        assert stats.rejected == 0
+        assert got == [*range(200), -1]

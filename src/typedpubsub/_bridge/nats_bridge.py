@@ -18,6 +18,8 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import hashlib
+import hmac
 import json
 import logging
 import math
@@ -229,6 +231,16 @@ def _random_ids() -> Iterator[str]:
             yield block[start : start + 24]
 
 
+def _tag(key: bytes, msg_id: str) -> str:
+    """32 bits (8 hex digits) that only the holder of ``key`` can compute for ``msg_id``."""
+    return hashlib.blake2b(msg_id.encode(), key=key, digest_size=4).hexdigest()
+
+
+def _is_tagged(key: bytes, msg_id: str) -> bool:
+    """Whether ``msg_id`` is 24 hex digits followed by their tag under ``key``."""
+    return len(msg_id) == 32 and hmac.compare_digest(msg_id[24:], _tag(key, msg_id[:24]))
+
+
 def _has_non_finite(value: object) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
@@ -338,9 +350,10 @@ class NatsBridge:
         # suppresses only itself, and a future id cannot be forged, since ids are random.
         self._seen = hub._bridge_seen
         self._dedupe_window = dedupe_window
-        # Ids this bridge sent, where its own messages can come back (JetStream, echo on): an
-        # own-origin message whose id is not here is forged.
-        self._sent_ids: collections.OrderedDict[str, None] | None = None
+        # Where its own messages can come back (JetStream, echo on), each id carries a tag only
+        # this bridge can make: an own-origin message without it is forged, and its own are
+        # recognised however late they come back (a window of sent ids would forget them).
+        self._id_key: bytes | None = None
         self._ids = _random_ids()
         self._closed = False
         self._started = False
@@ -402,7 +415,7 @@ class NatsBridge:
         )
         options["reconnected_cb"] = self._chain(options.get("reconnected_cb"), self._on_reconnected)
         if self.mode == "jetstream" or not options["no_echo"]:
-            self._sent_ids = collections.OrderedDict()
+            self._id_key = os.urandom(16)
         servers = self._servers
         # nats-py retries a refused first connection for ever when reconnecting is allowed:
         # the first error during start() ends it instead, with a clear message.
@@ -671,16 +684,14 @@ class NatsBridge:
             self._unsent_in_outage += 1
             return
         msg_id = next(self._ids)
-        sent_ids = self._sent_ids
-        if sent_ids is not None:
-            sent_ids[msg_id] = None
-            if len(sent_ids) > self._dedupe_window:
-                sent_ids.popitem(last=False)
+        id_key = self._id_key
+        if id_key is not None:
+            msg_id += _tag(id_key, msg_id)
         if len(self.hub._bridge_callbacks) > 1:
             # Another bridge of this hub may hear this message on NATS: it was delivered here
             # already, so it goes in the hub's shared window as seen (with the origin sent).
             seen = self._seen
-            seen[(self.id if sent_ids is not None else "", msg_id)] = None
+            seen[(self.id if id_key is not None else "", msg_id)] = None
             if len(seen) > self._dedupe_window:
                 seen.popitem(last=False)
         self._queue.put((subject, data, msg_id, key))
@@ -694,7 +705,7 @@ class NatsBridge:
         outbox = queue.items
         # The origin only serves to recognise our own messages coming back: where none can
         # (core mode without echo), it is not sent, which saves parsing a header per message.
-        headers_base = {ORIGIN_HEADER: self.id} if self._sent_ids is not None else {}
+        headers_base = {ORIGIN_HEADER: self.id} if self._id_key is not None else {}
         while True:
             if not outbox:
                 if self._closed:
@@ -898,8 +909,8 @@ class NatsBridge:
             msg_id = headers.get(MSG_ID_HEADER)
             origin = headers.get(ORIGIN_HEADER, "")
             if origin == self.id:
-                sent = self._sent_ids
-                if sent is not None and msg_id is not None and msg_id in sent:
+                id_key = self._id_key
+                if id_key is not None and msg_id is not None and _is_tagged(id_key, msg_id):
                     return None  # our own message, back from the stream (or echoed)
                 self._rejected += 1
                 self._report(

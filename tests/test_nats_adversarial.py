@@ -16,7 +16,14 @@ import pytest
 
 from typedpubsub import LISTENER_ERROR, Hub, Key
 from typedpubsub.errors import BridgeConnectionError, InvalidKeyError
-from typedpubsub.nats import BRIDGE_ERROR, BridgeFailure, Mode, NatsBridge, key_to_subject
+from typedpubsub.nats import (
+    BRIDGE_ERROR,
+    MSG_ID_HEADER,
+    BridgeFailure,
+    Mode,
+    NatsBridge,
+    key_to_subject,
+)
 from typedpubsub.testing.natsserver import NatsServer
 
 from .helpers import eventually
@@ -197,3 +204,28 @@ async def test_own_messages_coming_back_late_are_not_reported_as_forged(
         assert failures == []
         assert stats.rejected == 0
         assert got == [*range(200), -1]
+
+
+async def test_long_message_ids_cannot_inflate_the_duplicate_window(server: NatsServer) -> None:
+    """A peer sending huge ids makes the window hold a digest of each; duplicates still drop."""
+    async with Hub() as hub:
+        got: list[Any] = []
+        hub.add_subscriber(Key("a"), lambda k, m: got.append(m))
+        async with NatsBridge(hub, [Key("a")], servers=server.url) as bridge:
+            raw = await nats.connect(server.url)
+            try:
+                for i in range(20):
+                    msg_id = f"{i:04d}" + "x" * 100_000
+                    await raw.publish("a", str(i).encode(), headers={MSG_ID_HEADER: msg_id})
+                    await raw.flush()
+                await raw.publish("a", b"0", headers={MSG_ID_HEADER: "0000" + "x" * 100_000})
+                await raw.publish("a", b"-1")
+                await raw.flush()
+            finally:
+                await raw.close()
+            await eventually(lambda: -1 in got, timeout=20)
+            stats = bridge.statistics()
+        assert got == [*range(20), -1]
+        assert stats.duplicates == 1
+        held = sum(len(origin) + len(msg_id) for origin, msg_id in hub._bridge_seen)
+        assert held <= 20 * 200

@@ -81,6 +81,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # A server's protocol line ('HPUB <subject> <sizes>') is at most 4096 bytes by default
 # (max_control_line); a longer one makes it drop the connection.
 _MAX_SUBJECT_BYTES = 4000
+_MAX_ID_CHARS = 128  # origin and message id longer than this are kept in the window as a digest
 
 # JetStream sending keeps this many publishes awaiting their acknowledgement: one at a time
 # is 5x to 8x slower (benchmarks/RESULTS.md, "JetStream send rate").
@@ -923,6 +924,11 @@ class NatsBridge:
                 return None
             if msg_id is not None:
                 seen_key = (origin, msg_id)
+                if len(origin) + len(msg_id) > _MAX_ID_CHARS:
+                    # Any peer chooses these: the window holds a digest of long ones, or it
+                    # would hold dedupe_window times max_payload bytes.
+                    digest = hashlib.blake2b(f"{origin}\n{msg_id}".encode(), digest_size=16)
+                    seen_key = ("#", digest.hexdigest())
                 if seen_key in self._seen:
                     self._duplicates += 1
                     return None

@@ -5,7 +5,9 @@ Each test is a defect found by trying the merged bridge as a user and as a hosti
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -229,3 +231,21 @@ async def test_long_message_ids_cannot_inflate_the_duplicate_window(server: Nats
         assert stats.duplicates == 1
         held = sum(len(origin) + len(msg_id) for origin, msg_id in hub._bridge_seen)
         assert held <= 20 * 200
+
+
+async def test_a_cancelled_start_leaves_no_connection_behind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """start() cancelled while connecting (a timeout around it) stops nats-py's tasks too."""
+    with socket.socket() as silent:  # accepts, never speaks: the connection hangs
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"nats://127.0.0.1:{silent.getsockname()[1]}"
+        async with Hub() as hub:
+            before = asyncio.all_tasks()
+            bridge = NatsBridge(hub, [Key("a")], servers=url, start_timeout=60)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(bridge.start(), 0.5)
+            assert asyncio.all_tasks() - before == set()
+            await bridge.aclose()
+    assert "nonexistent" not in caplog.text

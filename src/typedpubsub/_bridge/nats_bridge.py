@@ -424,11 +424,15 @@ class NatsBridge:
         self._connect_failure = loop.create_future()
         connecting = loop.create_task(nats.connect(servers=servers, **options))
         waiting: set[asyncio.Future[Any]] = {connecting, self._connect_failure}
-        done, _ = await asyncio.wait(
-            waiting,
-            timeout=self._start_timeout,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        try:
+            done, _ = await asyncio.wait(
+                waiting,
+                timeout=self._start_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        except asyncio.CancelledError:  # e.g. a timeout around start(): nothing left behind
+            await self._abandon(connecting)
+            raise
         failure: BaseException | None = None
         if connecting in done:
             failure = connecting.exception()
@@ -437,11 +441,7 @@ class NatsBridge:
         else:
             failure = TimeoutError(f"no connection within {self._start_timeout} s")
         if failure is not None or connecting not in done:
-            connecting.cancel()
-            await asyncio.wait({connecting})
-            if not connecting.cancelled() and connecting.exception() is None:
-                await connecting.result().close()
-            self._started = False
+            await self._abandon(connecting)
             raise BridgeConnectionError(
                 f"cannot connect to NATS at {self._display}: "
                 f"{self._safe(str(failure) or type(failure).__name__)}"
@@ -451,7 +451,7 @@ class NatsBridge:
             if self.mode == "jetstream":
                 await self._setup_jetstream()
             await self._subscribe()
-        except Exception:
+        except BaseException:  # cancelled too: the connection must not outlive start()
             await self._nc.close()
             self._started = False
             raise
@@ -466,6 +466,14 @@ class NatsBridge:
         self._sender = asyncio.get_running_loop().create_task(
             self._send_loop(), name=f"typedpubsub NATS bridge {self.id[:8]} sender"
         )
+
+    async def _abandon(self, connecting: asyncio.Task[Client]) -> None:
+        """Stop a connection attempt of :meth:`start`, and close what it made."""
+        connecting.cancel()
+        await asyncio.wait({connecting})
+        if not connecting.cancelled() and connecting.exception() is None:
+            await connecting.result().close()
+        self._started = False
 
     def _chain(self, user_cb: Any, ours: Any) -> Any:
         async def both(*args: Any) -> None:

@@ -39,7 +39,9 @@ async def test_kill_and_restart_mid_pipeline_delivers_each_message_once(
     total = 3_000
     async with Hub() as producer, Hub() as consumer:
         received: list[int] = []
+        outages: list[str] = []
         consumer.add_subscriber(TRADES, lambda k, m: received.append(m.trade_id))
+        producer.add_subscriber(BRIDGE_ERROR, lambda k, f: outages.append(f.reason))
         async with (
             NatsBridge(producer, [TRADES], servers=server.url, mode="jetstream") as out,
             NatsBridge(consumer, [TRADES], servers=server.url, mode="jetstream", durable="c"),
@@ -62,7 +64,10 @@ async def test_kill_and_restart_mid_pipeline_delivers_each_message_once(
             stats = out.statistics()
         assert sorted(received) == list(range(total))
         assert (stats.failed, stats.dropped, stats.pending) == (0, 0, 0)
-        assert stats.errors >= 1  # the kills did catch publishes awaiting acknowledgement
+        # The kills were seen (whether a publish was awaiting its acknowledgement at that moment
+        # depends on timing; the delivery assertions above hold either way).
+        assert "disconnected" in outages
+        assert outages.count("disconnected") == outages.count("reconnected")
 
 
 async def test_permanent_failures_in_the_middle_of_a_stream(server: NatsServer) -> None:

@@ -296,3 +296,40 @@ async def test_bounded_queues_fed_by_the_bridge_never_lose_silently(
                 assert 0 < len(got) < count
                 assert got == sorted(set(got))  # in order, each once; the refused ones counted
                 assert receiver.statistics().dropped == count - len(got)
+
+
+@dataclasses.dataclass
+class Fussy:
+    """A payload whose validator raises something other than ValueError on some input."""
+
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n == 13:
+            raise TypeError("thirteen is unlucky")
+
+
+FUSSY = Topic(("fussy", "*"), Fussy)
+
+
+async def test_incoming_payloads_are_refused_however_their_validators_fail(
+    server: NatsServer,
+) -> None:
+    """A validator raising TypeError, or JSON nested too deeply, is a rejected message, not a crash."""
+    async with Hub() as hub:
+        got: list[int] = []
+        failures: list[BridgeFailure] = []
+        hub.add_subscriber(FUSSY, lambda k, m: got.append(m.n))
+        hub.add_subscriber(BRIDGE_ERROR, lambda k, f: failures.append(f))
+        async with NatsBridge(hub, [FUSSY], servers=server.url) as bridge:
+            raw = await nats.connect(server.url)
+            try:
+                await raw.publish("fussy.a", b'{"n": 13}')
+                await raw.publish("fussy.a", b'{"n": ' + b"[" * 5000 + b"]" * 5000 + b"}")
+                await raw.publish("fussy.a", b'{"n": 1}')
+                await raw.flush()
+            finally:
+                await raw.close()
+            await eventually(lambda: got == [1] and bridge.statistics().rejected == 2)
+        assert [f.reason for f in failures] == ["invalid_payload", "invalid_json"]
+        assert "TypeError: thirteen is unlucky" in failures[0].error

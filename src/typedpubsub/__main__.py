@@ -56,7 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--receive", action="append", default=[], metavar="TOPIC", help="topic the app receives"
     )
     target_command("graph", "print a Mermaid diagram of the topics' key tree, or of a live Hub")
+    _compat_command(commands)
     return parser
+
+
+def _compat_command(commands: Any) -> None:
+    from ._compat import MODES
+
+    help_text = (
+        "check that NEW topics are compatible with OLD ones: exit 0 if so, 1 if not, 2 on "
+        "usage errors"
+    )
+    compat = commands.add_parser("compat", help=help_text, description=help_text)
+    versions = "an AsyncAPI document or JSON Schema bundle (JSON file), or MODULE[:ATTR]"
+    compat.add_argument(
+        "old",
+        nargs="+",
+        metavar="OLD",
+        help=f"{versions}; several, or a folder of .json "
+        "files in name order (oldest first), for the transitive modes",
+    )
+    compat.add_argument("new", metavar="NEW", help=versions)
+    compat.add_argument(
+        "--mode", choices=MODES, default="backward", help="what to check (default backward)"
+    )
+    compat.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def _fail(message: str) -> int:
@@ -70,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` does: modules of the current folder
+    if args.command == "compat":
+        return _compat(args)
     try:
         target = schema.load_target(args.target)
     except LookupError as exc:
@@ -121,6 +147,47 @@ def _render(args: argparse.Namespace, topics: dict[str, Any]) -> str:
             include_meta=args.include_meta,
         )
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _versions(spec: str) -> list[tuple[str, object]]:
+    from . import schema
+
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(path.glob("*.json"))
+        if not files:
+            raise LookupError(f"folder {spec!r} holds no .json document")
+    elif path.is_file() or spec.endswith(".json"):
+        files = [path]
+    else:
+        return [(spec, schema.load_target(spec))]
+    versions: list[tuple[str, object]] = []
+    for file in files:
+        try:
+            versions.append((str(file), json.loads(file.read_text())))
+        except OSError as exc:
+            raise LookupError(f"cannot read {str(file)!r}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise LookupError(f"{str(file)!r} is not JSON: {exc}") from None
+    return versions
+
+
+def _compat(args: argparse.Namespace) -> int:
+    from ._compat import compare
+
+    if Path(args.new).is_dir():
+        return _fail(f"NEW must be one document, got the folder {args.new!r}")
+    try:
+        olds = [version for spec in args.old for version in _versions(spec)]
+        ((_, new),) = _versions(args.new)
+        report = compare(olds, new, mode=args.mode)
+    except (LookupError, TypeError, ValueError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(report.text())
+    return 0 if report.compatible else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -124,14 +124,28 @@ class Validator(Generic[T]):
             return cast(T, result)
         except PydanticValidationError:
             raise
-        except RecursionError:
-            raise _failure(self.payload_type, "too_deep", "payload is nested too deeply") from None
         except Exception as exc:
-            raise _failure(
-                self.payload_type,
-                "validator_error",
-                f"validation raised {type(exc).__name__}: {_clip(str(exc))}",
-            ) from exc
+            raise self._unexpected(exc) from exc
+
+    def validate_json(self, data: bytes | str) -> T:
+        """Parse and validate a JSON document (a new value: no instance to revalidate), or raise
+        pydantic's ``ValidationError``."""
+        try:
+            return self.adapter.validate_json(data)
+        except PydanticValidationError:
+            raise
+        except Exception as exc:
+            raise self._unexpected(exc) from exc
+
+    def _unexpected(self, exc: Exception) -> PydanticValidationError:
+        """A validator raised something other than a validation error: a refusal all the same."""
+        if isinstance(exc, RecursionError):
+            return _failure(self.payload_type, "too_deep", "payload is nested too deeply")
+        return _failure(
+            self.payload_type,
+            "validator_error",
+            f"validation raised {type(exc).__name__}: {_clip(str(exc))}",
+        )
 
     def __repr__(self) -> str:
         return f"Validator({type_name(self.payload_type)}, trust_instances={self.trust_instances})"

@@ -20,6 +20,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaV
 from pydantic_core import core_schema
 
 from ._bridge.headers import HEADERS_SCHEMA
+from ._compat import Change, CompatibilityMode, CompatibilityReport, Counterexample
+from ._compat import compatibility as compatibility
 from ._hub import Hub
 from ._key import WILDCARD, overlaps
 from ._meta import META_TOPICS
@@ -29,10 +31,15 @@ __all__ = [
     "ASYNCAPI_VERSION",
     "JSON_SCHEMA_DIALECT",
     "Action",
+    "Change",
+    "CompatibilityMode",
+    "CompatibilityReport",
+    "Counterexample",
     "address",
     "asyncapi",
     "check_asyncapi",
     "collect_topics",
+    "compatibility",
     "json_schema",
     "load_target",
     "mermaid_hub",

@@ -946,7 +946,7 @@ class NatsBridge:
         source: Validator[Any] | None = None
         if isinstance(pattern, Topic):
             try:
-                payload = pattern.adapter.validate_json(msg.data)
+                payload = pattern._validator.validate_json(msg.data)
             except PydanticValidationError as exc:
                 self._rejected += 1
                 reason = "invalid_json" if _is_json_error(exc) else "invalid_payload"

@@ -26,8 +26,9 @@ HEADERS_SCHEMA: dict[str, Any] = {
         },
         MSG_ID_HEADER: {
             "type": "string",
-            "description": "Random id of this message (96 bits, hex); repeated only by retries "
-            "of the same message, which receivers drop as duplicates.",
+            "description": "Random id of this message (96 bits, hex; in JetStream mode "
+            "followed by a 32-bit tag); repeated only by retries of the same message, which "
+            "receivers drop as duplicates.",
         },
     },
 }

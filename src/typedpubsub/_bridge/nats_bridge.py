@@ -18,6 +18,8 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import hashlib
+import hmac
 import json
 import logging
 import math
@@ -73,10 +75,13 @@ logger = logging.getLogger("typedpubsub.nats")
 
 Mode = Literal["core", "jetstream"]
 
-_BAD_TOKEN = re.compile(r"[.\s*>]")
+# A lone surrogate has no UTF-8 form, so it can be no subject's byte.
+_BAD_TOKEN = re.compile(r"[.\s*>\ud800-\udfff]")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # A server's protocol line ('HPUB <subject> <sizes>') is at most 4096 bytes by default
 # (max_control_line); a longer one makes it drop the connection.
 _MAX_SUBJECT_BYTES = 4000
+_MAX_ID_CHARS = 128  # origin and message id longer than this are kept in the window as a digest
 
 # JetStream sending keeps this many publishes awaiting their acknowledgement: one at a time
 # is 5x to 8x slower (benchmarks/RESULTS.md, "JetStream send rate").
@@ -150,7 +155,7 @@ def _check_token(part: str, key: Sequence[str]) -> None:
     if not part or _BAD_TOKEN.search(part):
         raise InvalidKeyError(
             f"key part {part!r} of {tuple(key)!r} cannot be a NATS subject token "
-            "(empty, or holding '.', whitespace, '*' or '>')",
+            "(empty, or holding '.', whitespace, '*', '>' or a lone surrogate)",
             tuple(key),
         )
 
@@ -199,12 +204,14 @@ def _split_url(url: str) -> tuple[str, str | None, str | None]:
     The credentials run from ``://`` to the *last* ``@`` (a host and port hold none), so a
     password holding ``@`` or ``/``, raw or percent-encoded, is taken whole.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    # nats-py also takes 'user:password@host:port', without a scheme.
+    scheme = match.group() if (match := _SCHEME.match(url)) else ""
+    rest = url[len(scheme) :]
+    if "@" not in rest:
         return url, None, None
     userinfo, _, host = rest.rpartition("@")
     user, colon, password = userinfo.partition(":")
-    return f"{scheme}://{host}", unquote(user), unquote(password) if colon else None
+    return f"{scheme}{host}", unquote(user), unquote(password) if colon else None
 
 
 def _display_url(url: str) -> str:
@@ -212,8 +219,9 @@ def _display_url(url: str) -> str:
     bare, user, password = _split_url(url)
     if user is None:
         return url
-    scheme, _, host = bare.partition("://")
-    return f"{scheme}://{user}:***@{host}" if password is not None else f"{scheme}://***@{host}"
+    scheme = match.group() if (match := _SCHEME.match(bare)) else ""
+    shown = f"{user}:***" if password is not None else "***"
+    return f"{scheme}{shown}@{bare[len(scheme) :]}"
 
 
 def _random_ids() -> Iterator[str]:
@@ -222,6 +230,16 @@ def _random_ids() -> Iterator[str]:
         block = os.urandom(12 * 256).hex()
         for start in range(0, len(block), 24):
             yield block[start : start + 24]
+
+
+def _tag(key: bytes, msg_id: str) -> str:
+    """32 bits (8 hex digits) that only the holder of ``key`` can compute for ``msg_id``."""
+    return hashlib.blake2b(msg_id.encode(), key=key, digest_size=4).hexdigest()
+
+
+def _is_tagged(key: bytes, msg_id: str) -> bool:
+    """Whether ``msg_id`` is 24 hex digits followed by their tag under ``key``."""
+    return len(msg_id) == 32 and hmac.compare_digest(msg_id[24:], _tag(key, msg_id[:24]))
 
 
 def _has_non_finite(value: object) -> bool:
@@ -333,9 +351,10 @@ class NatsBridge:
         # suppresses only itself, and a future id cannot be forged, since ids are random.
         self._seen = hub._bridge_seen
         self._dedupe_window = dedupe_window
-        # Ids this bridge sent, where its own messages can come back (JetStream, echo on): an
-        # own-origin message whose id is not here is forged.
-        self._sent_ids: collections.OrderedDict[str, None] | None = None
+        # Where its own messages can come back (JetStream, echo on), each id carries a tag only
+        # this bridge can make: an own-origin message without it is forged, and its own are
+        # recognised however late they come back (a window of sent ids would forget them).
+        self._id_key: bytes | None = None
         self._ids = _random_ids()
         self._closed = False
         self._started = False
@@ -397,7 +416,7 @@ class NatsBridge:
         )
         options["reconnected_cb"] = self._chain(options.get("reconnected_cb"), self._on_reconnected)
         if self.mode == "jetstream" or not options["no_echo"]:
-            self._sent_ids = collections.OrderedDict()
+            self._id_key = os.urandom(16)
         servers = self._servers
         # nats-py retries a refused first connection for ever when reconnecting is allowed:
         # the first error during start() ends it instead, with a clear message.
@@ -405,11 +424,15 @@ class NatsBridge:
         self._connect_failure = loop.create_future()
         connecting = loop.create_task(nats.connect(servers=servers, **options))
         waiting: set[asyncio.Future[Any]] = {connecting, self._connect_failure}
-        done, _ = await asyncio.wait(
-            waiting,
-            timeout=self._start_timeout,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        try:
+            done, _ = await asyncio.wait(
+                waiting,
+                timeout=self._start_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        except asyncio.CancelledError:  # e.g. a timeout around start(): nothing left behind
+            await self._abandon(connecting)
+            raise
         failure: BaseException | None = None
         if connecting in done:
             failure = connecting.exception()
@@ -418,11 +441,7 @@ class NatsBridge:
         else:
             failure = TimeoutError(f"no connection within {self._start_timeout} s")
         if failure is not None or connecting not in done:
-            connecting.cancel()
-            await asyncio.wait({connecting})
-            if not connecting.cancelled() and connecting.exception() is None:
-                await connecting.result().close()
-            self._started = False
+            await self._abandon(connecting)
             raise BridgeConnectionError(
                 f"cannot connect to NATS at {self._display}: "
                 f"{self._safe(str(failure) or type(failure).__name__)}"
@@ -432,7 +451,7 @@ class NatsBridge:
             if self.mode == "jetstream":
                 await self._setup_jetstream()
             await self._subscribe()
-        except Exception:
+        except BaseException:  # cancelled too: the connection must not outlive start()
             await self._nc.close()
             self._started = False
             raise
@@ -447,6 +466,14 @@ class NatsBridge:
         self._sender = asyncio.get_running_loop().create_task(
             self._send_loop(), name=f"typedpubsub NATS bridge {self.id[:8]} sender"
         )
+
+    async def _abandon(self, connecting: asyncio.Task[Client]) -> None:
+        """Stop a connection attempt of :meth:`start`, and close what it made."""
+        connecting.cancel()
+        await asyncio.wait({connecting})
+        if not connecting.cancelled() and connecting.exception() is None:
+            await connecting.result().close()
+        self._started = False
 
     def _chain(self, user_cb: Any, ours: Any) -> Any:
         async def both(*args: Any) -> None:
@@ -666,11 +693,16 @@ class NatsBridge:
             self._unsent_in_outage += 1
             return
         msg_id = next(self._ids)
-        sent_ids = self._sent_ids
-        if sent_ids is not None:
-            sent_ids[msg_id] = None
-            if len(sent_ids) > self._dedupe_window:
-                sent_ids.popitem(last=False)
+        id_key = self._id_key
+        if id_key is not None:
+            msg_id += _tag(id_key, msg_id)
+        if len(self.hub._bridge_callbacks) > 1:
+            # Another bridge of this hub may hear this message on NATS: it was delivered here
+            # already, so it goes in the hub's shared window as seen (with the origin sent).
+            seen = self._seen
+            seen[(self.id if id_key is not None else "", msg_id)] = None
+            if len(seen) > self._dedupe_window:
+                seen.popitem(last=False)
         self._queue.put((subject, data, msg_id, key))
 
     async def _send_loop(self) -> None:
@@ -682,7 +714,7 @@ class NatsBridge:
         outbox = queue.items
         # The origin only serves to recognise our own messages coming back: where none can
         # (core mode without echo), it is not sent, which saves parsing a header per message.
-        headers_base = {ORIGIN_HEADER: self.id} if self._sent_ids is not None else {}
+        headers_base = {ORIGIN_HEADER: self.id} if self._id_key is not None else {}
         while True:
             if not outbox:
                 if self._closed:
@@ -846,21 +878,27 @@ class NatsBridge:
 
     def _inbound_route(self, subject: str) -> tuple[Key[Any], Key[Any]] | None:
         tokens = subject.split(".")
+        if tokens[0].startswith("$") or tokens[0] == "_INBOX":
+            # The server's and other clients' own traffic (JetStream API calls, replies), which
+            # a pattern starting with '*' hears: never a key, and no attack; not ours.
+            logger.debug("NATS bridge %s: ignored system subject %r", self.id[:8], subject)
+            return None
+        key = Key(*tokens[len(self._prefix) :])
+        try:
+            pattern = self._topic_for(key)
+        except LookupError:  # pragma: no cover - NATS routes only our subjects to us
+            return None
         if any(token in ("*", ">") for token in tokens) or (
-            tokens[0].startswith("$") or tokens[0] == "_INBOX"
+            key[0] == "Hub" and pattern[0] != "Hub"  # the hub's own events: never sent either
         ):
             self._rejected += 1
             self._report(
                 subject_to_key(subject),
                 subject,
                 "invalid_subject",
-                f"subject {subject!r} holds a wildcard token or is a NATS system subject",
+                f"subject {subject!r} holds a wildcard token, or is one of the hub's own "
+                "topics, which this bridge does not bridge",
             )
-            return None
-        key = Key(*tokens[len(self._prefix) :])
-        try:
-            pattern = self._topic_for(key)
-        except LookupError:  # pragma: no cover - NATS routes only our subjects to us
             return None
         if len(self._inbound_routes) >= 4096:
             self._inbound_routes.clear()
@@ -880,8 +918,8 @@ class NatsBridge:
             msg_id = headers.get(MSG_ID_HEADER)
             origin = headers.get(ORIGIN_HEADER, "")
             if origin == self.id:
-                sent = self._sent_ids
-                if sent is not None and msg_id is not None and msg_id in sent:
+                id_key = self._id_key
+                if id_key is not None and msg_id is not None and _is_tagged(id_key, msg_id):
                     return None  # our own message, back from the stream (or echoed)
                 self._rejected += 1
                 self._report(
@@ -894,6 +932,11 @@ class NatsBridge:
                 return None
             if msg_id is not None:
                 seen_key = (origin, msg_id)
+                if len(origin) + len(msg_id) > _MAX_ID_CHARS:
+                    # Any peer chooses these: the window holds a digest of long ones, or it
+                    # would hold dedupe_window times max_payload bytes.
+                    digest = hashlib.blake2b(f"{origin}\n{msg_id}".encode(), digest_size=16)
+                    seen_key = ("#", digest.hexdigest())
                 if seen_key in self._seen:
                     self._duplicates += 1
                     return None
@@ -913,7 +956,7 @@ class NatsBridge:
         else:
             try:
                 payload = json.loads(msg.data)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # nested deeper than the stack
                 self._rejected += 1
                 self._report(key, subject, "invalid_json", str(exc))
                 return None

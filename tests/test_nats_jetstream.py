@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from typedpubsub import Hub, Key, Subscriber, Topic
+from typedpubsub._bridge import nats_bridge
 from typedpubsub._bridge.jetstream import Entry, SendQueue
 from typedpubsub.errors import BridgeConnectionError, QueueFullError
 from typedpubsub.nats import BRIDGE_ERROR, BridgeFailure, NatsBridge
@@ -470,3 +471,33 @@ def test_send_queue_keeps_order_bound_and_wakes_waiters(max_size: int, ops: list
         assert all(w.done() for w in waiters)
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+async def test_messages_reaching_a_closed_hub_stay_on_the_server(
+    server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable message arriving while the bridge's hub is closed is not acknowledged: it waits."""
+    # Redeliveries every 50 ms: a closed hub must not count them towards giving up.
+    monkeypatch.setattr(nats_bridge, "_REDELIVERY_DELAY", 0.05)
+    async with Hub() as producer:
+        async with NatsBridge(producer, [TRADES], servers=server.url, mode="jetstream") as out:
+            closed = Hub()
+            closed.add_subscriber(TRADES, lambda k, m: None)
+            bridge = NatsBridge(
+                closed, [TRADES], servers=server.url, mode="jetstream", durable="late"
+            )
+            await bridge.start()
+            await closed.aclose()
+            for i in range(5):
+                await producer.apublish(TRADES.fill("K", "S"), trade(i))
+            await eventually(lambda: out.statistics().sent == 5)
+            await asyncio.sleep(1.0)  # offered many times over to the closed hub's bridge
+            assert bridge.statistics().unrouted == 0
+            await bridge.aclose()
+        async with Hub() as restarted:
+            got: list[int] = []
+            restarted.add_subscriber(TRADES, lambda k, m: got.append(m.trade_id))
+            async with NatsBridge(
+                restarted, [TRADES], servers=server.url, mode="jetstream", durable="late"
+            ):
+                await eventually(lambda: sorted(got) == list(range(5)), timeout=20)

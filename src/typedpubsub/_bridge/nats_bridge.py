@@ -827,6 +827,10 @@ class NatsBridge:
                     await waiting
                     self._received += 1
             return
+        if self.hub.closed:
+            # Nothing here can take it: leave it on the server for another process or a restart.
+            await self._settle(msg, msg.nak(delay=_REDELIVERY_DELAY))
+            return
         if self._replays and self._awaits_listener(msg):
             try:
                 deliveries = msg.metadata.num_delivered
@@ -845,17 +849,22 @@ class NatsBridge:
             )
             await self._settle(msg, msg.ack())
             return
+        # Acknowledged only once the hub has delivered it (or refused it for good); left on the
+        # server when the hub closed before it could deliver.
+        acknowledge = True
         try:
-            # Acknowledged only once the hub has delivered it.
             waiting = self._deliver(msg)
             if waiting is not None:  # a bounded queue is reached: apply its policy
-                try:
-                    await waiting
-                except ClosedError:
-                    return
+                await waiting
                 self._received += 1
+        except ClosedError:  # the hub closed while a bounded queue was waited for
+            acknowledge = False
+        except asyncio.CancelledError:
+            acknowledge = False
+            raise
         finally:
-            await self._settle(msg, msg.ack())
+            reply = msg.ack() if acknowledge else msg.nak(delay=_REDELIVERY_DELAY)
+            await self._settle(msg, reply)
 
     async def _settle(self, msg: Msg, reply: Awaitable[None]) -> None:
         try:

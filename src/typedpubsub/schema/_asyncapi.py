@@ -21,6 +21,7 @@ Action = Literal["send", "receive"]
 
 
 def component_id(name: str) -> str:
+    """A topic name as an AsyncAPI component identifier (also read back by the gate)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 

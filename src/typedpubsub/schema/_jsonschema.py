@@ -100,6 +100,7 @@ def address(topic: Topic[Any]) -> str:
 
 
 def channel_parameters(topic: Topic[Any]) -> dict[str, dict[str, Any]]:
+    """Each ``*`` parameter's name and description, as a channel or bundle entry lists them."""
     result = {}
     last = len(topic) - 1
     position = (i for i, part in enumerate(topic) if part == WILDCARD)
@@ -114,6 +115,7 @@ def channel_parameters(topic: Topic[Any]) -> dict[str, dict[str, Any]]:
 def bundled_schemas(
     named: Mapping[str, Topic[Any]], ref_template: str
 ) -> tuple[dict[str, JsonSchemaValue], dict[str, JsonSchemaValue]]:
+    """The payload schema per topic name, and the definitions they share (sorted)."""
     inputs: list[tuple[str, JsonSchemaMode, TypeAdapter[Any]]] = [
         (name, "validation", topic.adapter) for name, topic in named.items()
     ]
@@ -131,6 +133,7 @@ def payload_schema(topic: Topic[Any]) -> dict[str, Any]:
 
 
 def named_topics(topics: TopicsArg, include_meta: bool) -> dict[str, Topic[Any]]:
+    """The named topics of a document, the hub's own ones too with ``include_meta``."""
     named = topic_names(topics)
     if include_meta:
         named.update(topic_names(META_TOPICS))

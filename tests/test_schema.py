@@ -270,6 +270,35 @@ async def test_mermaid_hub() -> None:
         del publisher
 
 
+async def test_mermaid_hub_draws_what_the_hub_reports() -> None:
+    """The hub diagram is drawn from plain (pattern, listener) pairs and prefixes, no hub needed."""
+    from typedpubsub._hub import topology
+    from typedpubsub.schema._mermaid import draw_hub
+
+    text = draw_hub([(("a", "*"), "f"), (("*",), "g"), (("a", "*"), "g")], [("a",), ()])
+    assert text == (
+        "flowchart LR\n"
+        '    p0{{"*"}}\n'
+        '    p1{{"a.*"}}\n'
+        '    pub0["publisher .*"]\n'
+        "    pub0 --> p0\n"
+        "    pub0 --> p1\n"
+        '    pub1["publisher a.*"]\n'
+        "    pub1 --> p0\n"
+        "    pub1 --> p1\n"
+        '    l0(["f"])\n'
+        '    l1(["g"])\n'
+        "    p1 --> l0\n"
+        "    p0 --> l1\n"
+        "    p1 --> l1\n"
+    )
+    async with Hub() as hub, Subscriber(hub, "desk") as subscriber:
+        subscriber.add_sync_listener(BOOK, lambda key, level: None)
+        publisher = Publisher(hub, "book")
+        assert schema.mermaid_hub(hub) == draw_hub(*topology(hub))
+        del publisher
+
+
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "typedpubsub", *args],

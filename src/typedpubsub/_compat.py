@@ -227,7 +227,7 @@ class _Contract:
 
 def _contracts(document: Mapping[str, Any]) -> dict[str, _Contract]:
     """The topics of an AsyncAPI document or a JSON Schema bundle, by channel identifier."""
-    from .schema import _component_id
+    from .schema._asyncapi import component_id as _component_id
 
     result: dict[str, _Contract] = {}
     if "asyncapi" in document:
@@ -952,7 +952,7 @@ def _describe(schema: Mapping[str, Any]) -> str:
 
 
 def _is_decimal(schema: Mapping[str, Any]) -> bool:
-    from .schema import _DECIMAL_PATTERN
+    from .schema._jsonschema import DECIMAL_PATTERN as _DECIMAL_PATTERN
 
     return schema.get("pattern") == _DECIMAL_PATTERN and set(schema) <= {"type", "pattern"}
 

@@ -10,7 +10,7 @@ import threading
 import weakref
 from collections.abc import Callable, Coroutine
 from threading import get_ident as _get_ident
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from typing_extensions import Self, TypeVar
 
@@ -773,3 +773,21 @@ class Hub:
         finally:
             if not self._closed:
                 self.remove_subscriber(topic, listener)
+
+
+class Topology(NamedTuple):
+    """What a hub holds, for drawing (``schema.mermaid_hub``) and export (``collect_topics``)."""
+
+    subscriptions: tuple[tuple[tuple[str, ...], str], ...]
+    """``(pattern, listener label)`` per subscription, in subscription order; a typed
+    subscription's pattern is its ``Topic``."""
+    publishers: tuple[tuple[str, ...], ...]
+    """The key prefix of each live publisher, in no particular order."""
+
+
+def topology(hub: Hub) -> Topology:
+    """Package-internal: the subscriptions and publishers of ``hub``."""
+    targets = sorted(hub._router, key=lambda t: t.seq)
+    return Topology(
+        tuple((t.key, t.label) for t in targets), tuple(tuple(p.prefix) for p in hub._publishers)
+    )

@@ -11,7 +11,7 @@ import pydantic
 import pytest
 from pydantic import AfterValidator
 
-from typedpubsub import Hub, Key, PayloadValidationError, Subscriber, Topic
+from typedpubsub import LISTENER_ERROR, Hub, Key, PayloadValidationError, Subscriber, Topic
 
 from .helpers import Recorder
 
@@ -193,3 +193,27 @@ def test_named_tuples_are_delivered_as_named_tuples() -> None:
     with pytest.raises(PayloadValidationError, match=r"0\.number: "):
         hub.publish(pairs, [Pair(NOT_AN_INT, "e")])
     assert len(typed.received) == 4
+
+
+async def test_listener_raising_an_unprintable_exception_is_isolated_and_reported() -> None:
+    """A listener's exception whose str() fails is reported; others and the publisher go on."""
+    async with Hub() as hub, Subscriber(hub, "s") as subscriber:
+        failures, others = Recorder(), Recorder()
+
+        def sync_failing(key: Key, message: object) -> None:
+            raise _Unprintable
+
+        async def async_failing(key: Key, message: object) -> None:
+            raise _Unprintable
+
+        subscriber.add_sync_listener(LISTENER_ERROR, failures.sync)
+        subscriber.add_sync_listener(Key("k"), sync_failing)
+        subscriber.add_async_listener(Key("k"), async_failing)
+        subscriber.add_sync_listener(Key("k"), others.sync)
+        hub.publish(Key("k"), 1)
+        hub.publish(Key("k"), 2)
+        assert others.messages == [1, 2]
+        await failures.wait_for(4)
+        assert {failure.error_type for failure in failures.messages} == {"_Unprintable"}
+        assert hub.statistics().failed == 4
+        assert [s.failed for s in subscriber.statistics()] == [0, 2, 2, 0]

@@ -466,7 +466,11 @@ class Hub:
         logger.error("listener %s failed on key %r", listener, tuple(key), exc_info=exc)
         if self._closed or tuple(key[: len(_ERROR_PREFIX)]) == _ERROR_PREFIX:
             return  # a failing error listener must not feed itself
-        event = ListenerFailure(Key(*key), listener, type(exc).__name__, str(exc))
+        try:
+            text = str(exc)
+        except Exception:  # a user's exception may fail to print; the report must not fail
+            text = f"<unprintable {type(exc).__name__}>"
+        event = ListenerFailure(Key(*key), listener, type(exc).__name__, text)
         self._publish_meta(LISTENER_ERROR, key, event)
 
     def _report_drop(

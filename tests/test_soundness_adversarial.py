@@ -217,3 +217,24 @@ async def test_listener_raising_an_unprintable_exception_is_isolated_and_reporte
         assert {failure.error_type for failure in failures.messages} == {"_Unprintable"}
         assert hub.statistics().failed == 4
         assert [s.failed for s in subscriber.statistics()] == [0, 2, 2, 0]
+
+
+class Base(pydantic.BaseModel):
+    x: int
+
+
+class Derived(Base):
+    y: str = ""
+
+
+def test_valid_subclass_instances_of_a_model_are_delivered_as_is() -> None:
+    """A subclass instance whose base fields are valid arrives as is, not as a base-class copy."""
+    topic = Topic("k", list[Base])
+    hub, typed = _typed_hub(topic)
+    valid: list[Base] = [Derived(x=1, y="kept")]
+    hub.publish(topic, valid)
+    assert typed.messages[-1] is valid
+    invalid: list[Base] = [Derived.model_construct(x=NOT_AN_INT)]
+    with pytest.raises(PayloadValidationError, match=r"0\.x: "):
+        hub.publish(topic, invalid)
+    assert len(typed.received) == 1

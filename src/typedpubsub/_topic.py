@@ -291,11 +291,17 @@ def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:
                 data, strict=strict, context=context, by_alias=False, by_name=True
             )
             # Equal after a strict pass means unchanged (a lax pass may coerce to equal values:
-            # Decimal("1.5") == 1.5); keep the instance then.
+            # Decimal("1.5") == 1.5); keep the instance then, a subclass's too (its own fields
+            # are not this class's to check).
+            own = value.__dict__
             if (
                 strict
-                and type(value) is cls
-                and fields == value.__dict__
+                and issubclass(type(value), cls)
+                and (
+                    fields == own
+                    if type(value) is cls
+                    else fields == {k: own[k] for k in fields.keys() & own.keys()}
+                )
                 and new_extra == (extra or None)
             ):
                 return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any, NamedTuple, cast
 
 import pydantic
@@ -238,3 +239,36 @@ def test_valid_subclass_instances_of_a_model_are_delivered_as_is() -> None:
     with pytest.raises(PayloadValidationError, match=r"0\.x: "):
         hub.publish(topic, invalid)
     assert len(typed.received) == 1
+
+
+def test_listener_for_a_container_of_another_type_is_refused() -> None:
+    """A listener taking list[B] for a Topic[list[A]] is refused; supertypes and bare ones are not."""
+    topic = Topic("k", list[Point])
+    hub = Hub()
+
+    def takes_strings(key: Key, message: list[str]) -> None: ...
+
+    def takes_mapping(key: Key, message: dict[str, list[str]]) -> None: ...
+
+    callback: Any
+    for callback in (takes_strings,):
+        with pytest.raises(
+            TypeError, match=r"^callback .*takes_strings takes message: list\[str\]"
+        ):
+            hub.add_subscriber(topic, callback)
+    with pytest.raises(TypeError, match=r"^callback .*takes_mapping takes message: "):
+        hub.add_subscriber(Topic("m", dict[str, list[int]]), takes_mapping)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+    def takes_objects(key: Key, message: list[object]) -> None: ...
+
+    def takes_sequence(key: Key, message: Sequence[Point]) -> None: ...
+
+    def takes_bare(key: Key, message: list) -> None: ...  # type: ignore[type-arg]  # a bare list on purpose
+
+    def takes_tuple(key: Key, message: tuple[int, ...]) -> None: ...
+
+    hub.add_subscriber(topic, takes_objects)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    hub.add_subscriber(topic, takes_sequence)
+    hub.add_subscriber(topic, takes_bare)
+    hub.add_subscriber(Topic("t", tuple[int, int]), takes_tuple)
+    assert hub.statistics().subscriptions == 4

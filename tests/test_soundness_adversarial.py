@@ -272,3 +272,21 @@ def test_listener_for_a_container_of_another_type_is_refused() -> None:
     hub.add_subscriber(topic, takes_bare)
     hub.add_subscriber(Topic("t", tuple[int, int]), takes_tuple)
     assert hub.statistics().subscriptions == 4
+
+
+async def test_sync_subscribe_checks_the_callback_that_will_receive() -> None:
+    """A subscription id's existing callback, which receives the messages, must fit the topic."""
+    async with Hub() as hub, Subscriber(hub, "s") as subscriber:
+        received = Recorder()
+
+        def on_number(key: Key, message: int) -> None:
+            received.sync(key, message)
+
+        def on_point(key: Key, message: Point) -> None: ...
+
+        subscriber.sync_subscribe(Topic("n", int), on_number, "x")
+        with pytest.raises(TypeError, match=r"^callback .*on_number takes message: int"):
+            subscriber.sync_subscribe(Topic("p", Point), on_point, "x")
+        hub.publish(Topic("p", Point), Point(1))
+        hub.publish(Topic("n", int), 2)
+        assert received.messages == [2]

@@ -6,13 +6,17 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any, NamedTuple, cast
 
+import nats
 import pydantic
 import pytest
 from pydantic import AfterValidator
 
 from typedpubsub import LISTENER_ERROR, Hub, Key, PayloadValidationError, Subscriber, Topic
+from typedpubsub.nats import BRIDGE_ERROR, NatsBridge
+from typedpubsub.testing.natsserver import NatsServer
 
 from .helpers import Recorder
 
@@ -290,3 +294,36 @@ async def test_sync_subscribe_checks_the_callback_that_will_receive() -> None:
         hub.publish(Topic("p", Point), Point(1))
         hub.publish(Topic("n", int), 2)
         assert received.messages == [2]
+
+
+def _no_sevens(value: int) -> int:
+    if value == 7:
+        raise TypeError("seven is not a number here")
+    return value
+
+
+async def test_bridge_refuses_a_payload_whose_validator_raises_type_error(tmp_path: Path) -> None:
+    """A message from NATS whose validation raises TypeError is rejected and reported, not raised."""
+    topic = Topic("numbers", Annotated[int, AfterValidator(_no_sevens)])
+    server = NatsServer(tmp_path)
+    server.start()
+    try:
+        async with Hub() as hub:
+            failures, numbers = Recorder(), Recorder()
+            hub.add_subscriber(BRIDGE_ERROR, failures.sync)
+            hub.add_subscriber(topic, numbers.sync)
+            async with NatsBridge(hub, [topic], servers=server.url) as bridge:
+                raw = await nats.connect(server.url)
+                for data in (b"7", b"8"):
+                    await raw.publish("numbers", data)
+                await raw.flush()
+                await raw.close()
+                await numbers.wait_for(1)
+                await failures.wait_for(1)
+                stats = bridge.statistics()
+            assert numbers.messages == [8]
+            assert [failure.reason for failure in failures.messages] == ["invalid_payload"]
+            assert "TypeError" in failures.messages[0].error
+            assert stats.rejected == 1
+    finally:
+        server.stop()

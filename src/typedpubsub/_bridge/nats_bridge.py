@@ -909,6 +909,10 @@ class NatsBridge:
                 reason = "invalid_json" if _is_json_error(exc) else "invalid_payload"
                 self._report(key, subject, reason, str(exc).replace("\n", " "))
                 return None
+            except Exception as exc:  # a validator raising TypeError, KeyError...: refused too
+                self._rejected += 1
+                self._report(key, subject, "invalid_payload", f"validation raised {type(exc).__name__}")
+                return None
             source = pattern._validator
         else:
             try:

@@ -911,7 +911,9 @@ class NatsBridge:
                 return None
             except Exception as exc:  # a validator raising TypeError, KeyError...: refused too
                 self._rejected += 1
-                self._report(key, subject, "invalid_payload", f"validation raised {type(exc).__name__}")
+                self._report(
+                    key, subject, "invalid_payload", f"validation raised {type(exc).__name__}"
+                )
                 return None
             source = pattern._validator
         else:

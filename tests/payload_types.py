@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable
-from typing import Annotated, Any, Generic, Optional, TypeVar, Union
+from typing import Annotated, Any, Generic, Literal, NamedTuple, Optional, TypeVar, Union
 
 import pydantic
 from hypothesis import strategies as st
@@ -53,9 +53,18 @@ LEAVES: dict[str, tuple[Any, st.SearchStrategy[Any], Any]] = {
     "nonneg": (Annotated[int, Field(ge=0)], st.integers(0, 1000), -1),
     "short": (Annotated[str, Field(max_length=3)], st.text(max_size=3), "toolong"),
     "not13": (Annotated[int, AfterValidator(_not_13)], st.integers(14, 99), 13),
+    "literal": (Literal["a", "b"], st.sampled_from(["a", "b"]), "c"),
 }
 
-RECORD_KINDS = ("dataclass", "model", "pydantic_dataclass", "typeddict")
+RECORD_KINDS = (
+    "dataclass",
+    "model",
+    "pydantic_dataclass",
+    "typeddict",
+    "frozen_dataclass",
+    "slots_dataclass",
+    "namedtuple",
+)
 CONFIGS: dict[str, dict[str, Any]] = {
     "none": {},
     "forbid": {"extra": "forbid"},
@@ -67,7 +76,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
 class Spec:
     """One node of a payload type: ``kind`` with its ``children`` (and record details)."""
 
-    kind: str  # a LEAVES name, "record", "list", "tuple", "dict", "optional", "union", "box"
+    kind: str  # a LEAVES name, "record", "list", "tuple", "dict", "optional", "union", "box",
+    # "root" (a RootModel)
     children: tuple[Spec, ...] = ()
     record: str = ""  # a RECORD_KINDS name, for records
     config: str = "none"  # a CONFIGS name, for records
@@ -79,22 +89,23 @@ def specs(max_leaves: int = 6) -> st.SearchStrategy[Spec]:
 
     def extend(inner: st.SearchStrategy[Spec]) -> st.SearchStrategy[Spec]:
         records = st.builds(
-            lambda fields, kind, config: Spec("record", tuple(fields), kind, config),
+            # A NamedTuple takes no pydantic config.
+            lambda fields, kind, config: Spec(
+                "record", tuple(fields), kind, "none" if kind == "namedtuple" else config
+            ),
             st.lists(inner, min_size=1, max_size=3),
             st.sampled_from(RECORD_KINDS),
             st.sampled_from(sorted(CONFIGS)),
         )
         unary = st.builds(
             lambda kind, child: Spec(kind, (child,)),
-            st.sampled_from(["list", "tuple", "dict", "optional", "box"]),
+            st.sampled_from(["list", "tuple", "dict", "optional", "box", "root"]),
             inner,
         )
-        # Union members are records of distinct classes, so an instance picks one member.
-        record_union = st.builds(
-            lambda a, b: Spec("union", (a, b)),
-            records.filter(lambda s: s.record != "typeddict"),
-            records.filter(lambda s: s.record != "typeddict"),
-        )
+        # Union members are records of distinct classes, so an instance picks one member (a
+        # NamedTuple is a tuple that another NamedTuple member would take too).
+        members = records.filter(lambda s: s.record not in ("typeddict", "namedtuple"))
+        record_union = st.builds(lambda a, b: Spec("union", (a, b)), members, members)
         return records | unary | record_union
 
     return st.recursive(leaves, extend, max_leaves=max_leaves)
@@ -133,6 +144,10 @@ class Family:
         if spec.kind == "box":
             box: Any = OracleBox if self.oracle else Box
             return box[children[0]]
+        if spec.kind == "root":
+            config = ConfigDict(revalidate_instances="always") if self.oracle else ConfigDict()
+            root: Any = pydantic.RootModel[children[0]]  # type: ignore[valid-type]  # a generated type
+            return type(f"Root{next(_names)}", (root,), {"model_config": config})
         return self._record(spec, children)
 
     def _record(self, spec: Spec, children: list[Any]) -> Any:
@@ -149,8 +164,16 @@ class Family:
             made: Any = make_typeddict(name, fields)
             made.__pydantic_config__ = config
             return made
-        stdlib = dataclasses.make_dataclass(name, list(fields.items()))
-        if spec.record == "dataclass":
+        if spec.record == "namedtuple":
+            make_namedtuple: Any = NamedTuple  # called with a name and fields built at run time
+            return make_namedtuple(name, list(fields.items()))
+        stdlib = dataclasses.make_dataclass(
+            name,
+            list(fields.items()),
+            frozen=spec.record == "frozen_dataclass",
+            slots=spec.record == "slots_dataclass",
+        )
+        if spec.record in ("dataclass", "frozen_dataclass", "slots_dataclass"):
             stdlib.__pydantic_config__ = config  # type: ignore[attr-defined]  # pydantic reads it
             return stdlib
         return pydantic.dataclasses.dataclass(config=config)(stdlib)
@@ -173,6 +196,8 @@ class Family:
         if spec.kind == "box":
             return (OracleBox if self.oracle else Box)(self.build(spec.children[0], value))
         cls = self.type_of(spec)
+        if spec.kind == "root":
+            return cls.model_construct(self.build(spec.children[0], value))
         fields = {
             f"f{index}": self.build(child, value[f"f{index}"])
             for index, child in enumerate(spec.children)
@@ -181,6 +206,8 @@ class Family:
             return fields
         if spec.record == "model":
             return cls.model_construct(**fields)
+        if spec.record == "namedtuple":
+            return cls(*fields.values())  # a NamedTuple checks nothing
         instance = cls.__new__(cls)
         for field, item in fields.items():
             object.__setattr__(instance, field, item)  # no __init__: nothing is checked
@@ -197,7 +224,7 @@ def values(spec: Spec) -> st.SearchStrategy[Any]:
         return st.dictionaries(st.text(max_size=3), values(spec.children[0]), max_size=3)
     if spec.kind == "optional":
         return st.none() | values(spec.children[0])
-    if spec.kind == "box":
+    if spec.kind in ("box", "root"):
         return values(spec.children[0])
     if spec.kind == "union":
         return st.one_of(
@@ -227,6 +254,8 @@ def leaf_paths(spec: Spec, value: Any) -> list[tuple[tuple[Any, ...], Any, str]]
                 walk(node.children[0], item, where, tree)
         elif node.kind == "box":
             walk(node.children[0], item, (*where, "item"), tree)
+        elif node.kind == "root":
+            walk(node.children[0], item, where, tree)
         elif node.kind == "union":
             member, inner = item
             walk(node.children[member], inner, where, (*tree, 1))
@@ -265,6 +294,10 @@ def to_json(spec: Spec, value: Any) -> Any:
         return None if value is None else to_json(spec.children[0], value)
     if spec.kind == "box":
         return {"item": to_json(spec.children[0], value)}
+    if spec.kind == "root":
+        return to_json(spec.children[0], value)
+    if spec.record == "namedtuple":
+        return [to_json(child, value[f"f{index}"]) for index, child in enumerate(spec.children)]
     if spec.kind == "union":
         member, inner = value
         return to_json(spec.children[member], inner)

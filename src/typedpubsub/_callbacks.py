@@ -89,9 +89,15 @@ def _accepts(annotation: Any, payload_type: Any) -> bool:
     if given in _PROMOTIONS.get(expected, ()):
         return True
     try:
-        return issubclass(given, expected)
+        if not issubclass(given, expected):
+            return False
     except TypeError:  # TypedDicts and non-runtime protocols refuse class checks
         return True
+    # list[str] for list[Point]: compare the type arguments pairwise when their shapes match.
+    taken, sent = get_args(annotation), get_args(payload_type)
+    if not taken or len(taken) != len(sent) or Ellipsis in taken or Ellipsis in sent:
+        return True
+    return all(_accepts(a, p) for a, p in zip(taken, sent, strict=True))
 
 
 def check_listener_types(callback: object, keys: Iterable[object]) -> None:

@@ -63,6 +63,16 @@ class _Route:
         self.remote: tuple[_Route, tuple[Inbox, ...]] | None = None
 
 
+def _typed_key(topic: Topic[Any]) -> tuple[tuple[str, ...], object]:
+    """A topic's pattern and payload type as a dict key (an unhashable type by identity)."""
+    payload_type: object = topic.payload_type
+    try:
+        hash(payload_type)
+    except TypeError:  # Annotated[int, {"unit": "ms"}]; the entry keeps the type alive
+        payload_type = id(payload_type)
+    return tuple(topic), payload_type
+
+
 class Hub:
     """Accepts messages from publishers and routes them, by key, to subscribed callbacks.
 
@@ -456,7 +466,11 @@ class Hub:
         logger.error("listener %s failed on key %r", listener, tuple(key), exc_info=exc)
         if self._closed or tuple(key[: len(_ERROR_PREFIX)]) == _ERROR_PREFIX:
             return  # a failing error listener must not feed itself
-        event = ListenerFailure(Key(*key), listener, type(exc).__name__, str(exc))
+        try:
+            text = str(exc)
+        except Exception:  # a user's exception may fail to print; the report must not fail
+            text = f"<unprintable {type(exc).__name__}>"
+        event = ListenerFailure(Key(*key), listener, type(exc).__name__, text)
         self._publish_meta(LISTENER_ERROR, key, event)
 
     def _report_drop(
@@ -562,12 +576,12 @@ class Hub:
 
     def _add_typed(self, topic: Topic[Any]) -> None:
         """Count a typed subscription; warn once per pair overlapping another payload type."""
-        entry = self._typed_patterns.get((tuple(topic), topic.payload_type))
+        entry = self._typed_patterns.get(_typed_key(topic))
         if entry is not None:
             entry[1] += 1
             return
         for other, _ in self._typed_patterns.values():
-            pair = (tuple(other), other.payload_type, tuple(topic), topic.payload_type)
+            pair = (*_typed_key(other), *_typed_key(topic))
             if other.payload_type == topic.payload_type or not overlaps(other, topic):
                 continue
             if pair not in self._warned_overlaps:
@@ -578,10 +592,10 @@ class Hub:
                     topic,
                     other,
                 )
-        self._typed_patterns[(tuple(topic), topic.payload_type)] = [topic, 1]
+        self._typed_patterns[_typed_key(topic)] = [topic, 1]
 
     def _remove_typed(self, topic: Topic[Any]) -> None:
-        key = (tuple(topic), topic.payload_type)
+        key = _typed_key(topic)
         entry = self._typed_patterns[key]
         entry[1] -= 1
         if not entry[1]:

@@ -187,8 +187,9 @@ class Subscriber:
                 "use add_async_listener for async functions"
             )
         pattern = check_pattern(key)
-        check_listener_types(callback, (pattern,))
         sub = self._subscriptions.get(subscription_id)
+        # As in aiopubsub, an existing subscription keeps its callback: that one must fit.
+        check_listener_types(callback if sub is None else sub.callback, (pattern,))
         if sub is None:
             sub = self._subscriptions[subscription_id] = _Subscription(callback, None)
         self._hub._add(pattern, sub.callback, label=self._label(sub.callback))

@@ -141,10 +141,14 @@ class Validator(Generic[T]):
         """A validator raised something other than a validation error: a refusal all the same."""
         if isinstance(exc, RecursionError):
             return _failure(self.payload_type, "too_deep", "payload is nested too deeply")
+        try:
+            text = str(exc)
+        except Exception:  # a user's exception may fail to print; its class still tells
+            text = "<unprintable>"
         return _failure(
             self.payload_type,
             "validator_error",
-            f"validation raised {type(exc).__name__}: {_clip(str(exc))}",
+            f"validation raised {type(exc).__name__}: {_clip(text)}",
         )
 
     def __repr__(self) -> str:
@@ -231,8 +235,14 @@ class _Revalidating:
                 copy["revalidate_instances"] = "always"
                 copy.setdefault("generic_origin", copy["cls"])
                 self.may_rewrite = self.may_rewrite or bool(copy.get("post_init"))
-            elif kind == "model" and not copy.get("root_model") and not copy.get("custom_init"):
+            elif kind == "model":
                 memo[id(node)] = wrapper = _model_wrapper(copy, definitions)
+                wrapped[id(wrapper)] = copy["cls"].__name__
+                self.has_models = True
+                return wrapper
+            elif kind == "named-tuple":
+                # A tuple validated into a NamedTuple compares equal to it: mark the change.
+                memo[id(node)] = wrapper = _retyping_wrapper(copy)
                 wrapped[id(wrapper)] = copy["cls"].__name__
                 self.has_models = True
                 return wrapper
@@ -268,6 +278,24 @@ def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:
         context = info.context
         # Only a strict pass forces strictness; otherwise the model's own config decides.
         strict = True if isinstance(context, _Pass) and context.strict else None
+        if node.get("root_model"):
+            # The field schema is the root's: an instance's root, or any other input, is
+            # validated with it (the class's own validator would pass an instance as it is).
+            own = isinstance(value, cls)
+            if strict and not own:
+                # As pydantic's exactness ranks it: in a union, another class's instance must
+                # not pass as this one's root; the lax pass takes other inputs.
+                raise PydanticCustomError(
+                    "model_type", "Input should be an instance of {cls}", {"cls": cls.__name__}
+                )
+            root = fields_validator().validate_python(
+                value.root if own else value, strict=strict, context=context
+            )
+            if own and strict and type(value) is cls and _same(root, value.root):
+                return value
+            if isinstance(context, _Pass):
+                context.changed = True
+            return cls.model_construct(root)
         if isinstance(value, cls):
             data = value.__dict__
             extra = value.__pydantic_extra__
@@ -277,18 +305,24 @@ def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:
                 data, strict=strict, context=context, by_alias=False, by_name=True
             )
             # Equal after a strict pass means unchanged (a lax pass may coerce to equal values:
-            # Decimal("1.5") == 1.5); keep the instance then.
+            # Decimal("1.5") == 1.5); keep the instance then, a subclass's too (its own fields
+            # are not this class's to check).
+            own = value.__dict__
             if (
                 strict
-                and type(value) is cls
-                and fields == value.__dict__
+                and issubclass(type(value), cls)
+                and (
+                    fields == own
+                    if type(value) is cls
+                    else fields == {k: own[k] for k in fields.keys() & own.keys()}
+                )
                 and new_extra == (extra or None)
             ):
                 return value
             if isinstance(context, _Pass):
                 context.changed = True
             return cls.model_construct(value.model_fields_set, **fields, **(new_extra or {}))
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not node.get("custom_init"):  # else __init__ must run
             fields, new_extra, fields_set = fields_validator().validate_python(
                 value, strict=strict, context=context
             )
@@ -303,6 +337,22 @@ def _model_wrapper(node: dict[str, Any], definitions: list[Any]) -> Any:
 
     inner: Any = {key: value for key, value in node.items() if key != "ref"}
     wrapper: dict[str, Any] = dict(core_schema.with_info_wrap_validator_function(revalidate, inner))
+    if "ref" in node:
+        wrapper["ref"] = node["ref"]
+    return wrapper
+
+
+def _retyping_wrapper(node: dict[str, Any]) -> Any:
+    """A node as a wrapper that marks the pass changed when the output's type is not the input's."""
+
+    def check(value: Any, handler: Any, info: Any) -> Any:
+        result = handler(value)
+        if type(result) is not type(value) and isinstance(info.context, _Pass):
+            info.context.changed = True
+        return result
+
+    inner: Any = {key: value for key, value in node.items() if key != "ref"}
+    wrapper: dict[str, Any] = dict(core_schema.with_info_wrap_validator_function(check, inner))
     if "ref" in node:
         wrapper["ref"] = node["ref"]
     return wrapper

@@ -5,12 +5,13 @@ from __future__ import annotations
 import bz2
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from typedpubsub import Hub, Subscriber
+from typedpubsub.testing.natsserver import NatsServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,3 +62,12 @@ async def subscriber(hub: Hub) -> AsyncIterator[Subscriber]:
     """A subscriber on ``hub``, closed after the test."""
     async with Subscriber(hub, "tester") as s:
         yield s
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server with JetStream on a free loopback port, stopped by its pid after the test."""
+    instance = NatsServer(tmp_path)
+    instance.start()
+    yield instance
+    instance.stop()

@@ -23,3 +23,8 @@ class Confirmation:
 
 TRADES = Topic(("*", "trade", "*"), Trade, name="trades")
 CONFIRMATIONS = Topic(("*", "confirmed"), Confirmation, name="confirmations")
+
+
+def trade(i: int) -> Trade:
+    """A valid trade numbered ``i``."""
+    return Trade(trade_id=i, quantity=10 + i, price=decimal.Decimal("1.5"))

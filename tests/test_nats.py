@@ -7,7 +7,6 @@ import decimal
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +29,7 @@ from typedpubsub.testing.natsserver import NatsServer
 
 from .conftest import ROOT, recorded_triples
 from .helpers import eventually
-from .nats_topics import CONFIRMATIONS, TRADES, Confirmation, Trade
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A nats-server with JetStream, stopped by its pid after the test."""
-    instance = NatsServer(tmp_path)
-    instance.start()
-    yield instance
-    instance.stop()
-
-
-def trade(i: int) -> Trade:
-    return Trade(trade_id=i, quantity=10 + i, price=decimal.Decimal("1.5"))
+from .nats_topics import CONFIRMATIONS, TRADES, Confirmation, Trade, trade
 
 
 def test_key_subject_mapping() -> None:

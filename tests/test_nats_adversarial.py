@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,15 +28,6 @@ from typedpubsub.nats import (
 from typedpubsub.testing.natsserver import NatsServer
 
 from .helpers import eventually
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A nats-server with JetStream, stopped by its pid after the test."""
-    instance = NatsServer(tmp_path)
-    instance.start()
-    yield instance
-    instance.stop()
 
 
 @pytest.mark.parametrize("mode", ["core", "jetstream"])

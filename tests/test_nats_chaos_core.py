@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import decimal
 import logging
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import nats
@@ -24,20 +21,7 @@ from typedpubsub.nats import (
 from typedpubsub.testing.natsserver import NatsServer
 
 from .helpers import eventually
-from .nats_topics import TRADES, Trade
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A nats-server with JetStream, stopped by its pid after the test."""
-    instance = NatsServer(tmp_path)
-    instance.start()
-    yield instance
-    instance.stop()
-
-
-def trade(i: int) -> Trade:
-    return Trade(trade_id=i, quantity=10 + i, price=decimal.Decimal("1.5"))
+from .nats_topics import TRADES, trade
 
 
 def nats_tasks() -> list[asyncio.Task[Any]]:

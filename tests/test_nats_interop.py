@@ -11,8 +11,6 @@ import dataclasses
 import decimal
 import json
 import math
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Literal
 
 import jsonschema
@@ -34,20 +32,7 @@ from typedpubsub.testing.natsserver import NatsServer
 from .conftest import shared_file
 from .helpers import eventually
 from .jsonschema_strategy import from_schema
-from .nats_topics import TRADES, Trade
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A nats-server with JetStream, stopped by its pid after the test."""
-    instance = NatsServer(tmp_path)
-    instance.start()
-    yield instance
-    instance.stop()
-
-
-def trade(i: int) -> Trade:
-    return Trade(trade_id=i, quantity=10 + i, price=decimal.Decimal("1.5"))
+from .nats_topics import TRADES, Trade, trade
 
 
 class Wire:

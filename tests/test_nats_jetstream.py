@@ -8,7 +8,6 @@ import collections
 import decimal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,6 @@ from .nats_topics import TRADES, Trade
 ORDERS = Topic(("*", "order", "*"), Trade, name="orders")
 BOOK = Key("book", "*")
 README_TOPICS: list[Key[Any]] = [TRADES, ORDERS, BOOK]
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A nats-server with JetStream, stopped by its pid after the test."""
-    instance = NatsServer(tmp_path)
-    instance.start()
-    yield instance
-    instance.stop()
 
 
 def trade(i: int) -> Trade:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import decimal
 import json
 import os
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,20 +32,7 @@ from typedpubsub.nats import (
 from typedpubsub.testing.natsserver import NatsServer
 
 from .helpers import eventually
-from .nats_topics import TRADES, Trade
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A nats-server with JetStream, stopped by its pid after the test."""
-    instance = NatsServer(tmp_path)
-    instance.start()
-    yield instance
-    instance.stop()
-
-
-def trade(i: int) -> Trade:
-    return Trade(trade_id=i, quantity=10 + i, price=decimal.Decimal("1.5"))
+from .nats_topics import TRADES, Trade, trade
 
 
 def body(i: int) -> bytes:

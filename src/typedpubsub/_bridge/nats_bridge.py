@@ -775,7 +775,7 @@ class NatsBridge:
                 acks.arrived.clear()
                 try:
                     await asyncio.wait_for(acks.arrived.wait(), _ACK_TIMEOUT)
-                except TimeoutError:  # lost with a connection, or a very slow server
+                except asyncio.TimeoutError:  # lost with a connection, or slow (3.10: not builtin)
                     await self._resend(f"no acknowledgement within {_ACK_TIMEOUT} s")
                     continue
             while in_flight and in_flight[0][1] in outcome:

@@ -234,7 +234,7 @@ async def test_a_cancelled_start_leaves_no_connection_behind(
         async with Hub() as hub:
             before = asyncio.all_tasks()
             bridge = NatsBridge(hub, [Key("a")], servers=url, start_timeout=60)
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):  # the builtin from 3.11 on
                 await asyncio.wait_for(bridge.start(), 0.5)
             assert asyncio.all_tasks() - before == set()
             await bridge.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reprlib
 import threading
+import types
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, cast
@@ -27,9 +28,14 @@ __all__ = ["Topic", "convert_for_listener", "format_validation_error"]
 T = TypeVar("T", default=Any)
 
 
+def _is_class(tp: object) -> bool:
+    """Whether ``tp`` is a class; ``list[int]`` passes ``isinstance(tp, type)`` before 3.11."""
+    return isinstance(tp, type) and not isinstance(tp, types.GenericAlias)
+
+
 def type_name(tp: object) -> str:
     """A short, readable name for a payload type."""
-    name = getattr(tp, "__qualname__", None) if isinstance(tp, type) else None
+    name = getattr(tp, "__qualname__", None) if _is_class(tp) else None
     return name if isinstance(name, str) else repr(tp).replace("typing.", "")
 
 
@@ -84,9 +90,7 @@ class Validator(Generic[T]):
             self._may_rewrite = revalidating.may_rewrite
             # A dict payload for a class other than a dict (a dataclass, a model) is always
             # validated into a new object.
-            self._dicts_are_copied = isinstance(payload_type, type) and not issubclass(
-                payload_type, dict
-            )
+            self._dicts_are_copied = _is_class(payload_type) and not issubclass(payload_type, dict)
         except (PydanticSchemaGenerationError, PydanticUserError, NameError, TypeError) as exc:
             raise UnsupportedPayloadTypeError(
                 f"payload_type must be a type pydantic can validate, got {payload_type!r}: "

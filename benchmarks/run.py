@@ -1376,7 +1376,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{real_data_path()} is absent: skipping the real recorded workload", file=sys.stderr)
     started = load()
     began = time.perf_counter()
-    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     results = run_all(sizes, slow, repetitions, log, args.only, args.implementation)
     if args.only:
         for name, rates in results.rates.items():

@@ -251,9 +251,9 @@ class HubCore:
         """Every target, in subscription order."""
         return self.routing.subscriptions()
 
-    def live_hits(self, callback: object) -> int:
-        """Publishes that reached ``callback`` and are not yet in its listener's counters."""
-        return self.routing.live_hits(callback)
+    def live_hits(self, stats: Counters) -> int:
+        """Publishes that reached the listener counting into ``stats``, not yet folded in."""
+        return self.routing.live_hits(stats)
 
     # -- bridges ----------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ class Listener:
         if inbox is not None:
             return inbox.statistics(self.keys)
         # sync: counted by the hub's routes, failures included
-        delivered = self.stats.delivered + core.live_hits(self.deliver) - self.stats.failed
+        delivered = self.stats.delivered + core.live_hits(self.stats) - self.stats.failed
         return ListenerStatistics(
             listener=self.label,
             keys=frozenset(Key(*k) for k in self.keys),

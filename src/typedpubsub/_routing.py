@@ -216,12 +216,16 @@ class Routing:
             if target.inbox is None and target.stats is not None:
                 target.stats.delivered += hits
 
-    def live_hits(self, callback: object) -> int:
-        """Publishes that reached ``callback`` through routes not yet retired."""
+    def live_hits(self, stats: Counters) -> int:
+        """Publishes that reached the targets counting into ``stats`` through live routes.
+
+        By the counters, not the callback: a callback removed and subscribed again is a new
+        listener, which must not count what routes still live counted for the old one.
+        """
         return sum(
             route.hits
             for route in self._shared.values()
-            if route.hits and callback in route.callbacks
+            if route.hits and any(t.stats is stats for t in route.targets)
         )
 
     def totals(self) -> tuple[int, int]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import keyword
 import reprlib
 import threading
 import types
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, cast
 
 from pydantic import PydanticSchemaGenerationError, PydanticUserError, TypeAdapter
@@ -401,7 +402,7 @@ class _ModelFields(_FastPath):
                 if type(value) is cls
                 else fields == {k: own[k] for k in fields.keys() & own.keys()}
             )
-            and new_extra == (extra or None)
+            and (new_extra or None) == (extra or None)
         ):
             return value
         if isinstance(context, _Pass):
@@ -422,7 +423,7 @@ class _ModelFields(_FastPath):
             valid, new_extra, _ = fields.validate_python(
                 data, strict=True, context=_STRICT_UNREAD, by_alias=False, by_name=True
             )
-            return bool(valid == message.__dict__ and new_extra == (extra or None))
+            return bool(valid == message.__dict__ and (new_extra or None) == (extra or None))
         except Exception:
             return False
 
@@ -433,64 +434,53 @@ _STRICT_UNREAD = _Pass(True)
 
 
 class _DataclassFields(_FastPath):
-    """A dataclass instance's fields validated strictly where they are, in its ``__dict__``.
+    """A dataclass instance's fields validated strictly, without the instance pydantic builds.
 
     pydantic revalidates an instance by reading each field with ``getattr`` into a dict,
     validating that dict with the class's field schema and building a new instance from it,
-    which a valid payload then throws away. When the instance's ``__dict__`` holds exactly the
-    fields and plain attribute access reads them from it, that dict is the ``__dict__`` itself:
-    validated as it is, with the same schema, config and strictness, it gets the same verdict.
+    which a valid payload then throws away. This reads the same fields the same way into a dict
+    and validates it with the same schema, config, strictness and context: the same verdict,
+    without the new instance (``__post_init__``, which could change it, takes the full path).
     """
 
-    __slots__ = ("context", "fields", "names")
+    __slots__ = ("context", "fields", "read")
 
     def __init__(
-        self, cls: type, fields: SchemaValidator, names: frozenset[str], context: bool
+        self, cls: type, fields: SchemaValidator, read: Callable[[Any], Any], context: bool
     ) -> None:
         super().__init__(cls)
         self.fields = fields
-        self.names = names
+        self.read = read
         self.context = context
 
     @classmethod
     def of(
         cls, node: dict[str, Any], definitions: list[Any], context: bool
     ) -> _DataclassFields | None:
-        """The fast path of a dataclass node; None where ``getattr`` may not read ``__dict__``."""
-        target = node["cls"]
+        """The fast path of a dataclass node (None if its field names are not identifiers)."""
         names = node.get("fields")
-        if (
-            not isinstance(names, list)
-            or not target.__dictoffset__  # slots only: there is no __dict__ to read
-            or target.__getattribute__ is not object.__getattribute__
-            or any(_is_data_descriptor(target, name) for name in names)
+        if not isinstance(names, list) or not all(
+            isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
+            for name in names
         ):
             return None
+        # Generated, as dataclasses generates __init__: a dict display of attribute reads costs
+        # about half of a comprehension over getattr (0.27 against 0.47 us for three fields).
+        source = "lambda m: {" + ", ".join(f"{name!r}: m.{name}" for name in names) + "}"
+        read = eval(source, {"__builtins__": {}})
         schema: Any = node["schema"]
         if definitions:
             schema = {"type": "definitions", "schema": schema, "definitions": definitions}
-        return cls(target, SchemaValidator(schema, node.get("config")), frozenset(names), context)
+        return cls(node["cls"], SchemaValidator(schema, node.get("config")), read, context)
 
     def unchanged(self, message: Any) -> bool:
-        data = message.__dict__
-        if data.keys() != self.names:
-            return False
         context = _Pass(True) if self.context else None
         try:
-            self.fields.validate_python(data, strict=True, context=context)
+            self.fields.validate_python(self.read(message), strict=True, context=context)
         except Exception:
             return False
         # A nested model or named tuple that changed makes the full path build the copy.
         return context is None or not context.changed
-
-
-def _is_data_descriptor(cls: type, name: str) -> bool:
-    """Whether ``name`` on instances of ``cls`` is not simply read from their ``__dict__``."""
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            kind = type(klass.__dict__[name])
-            return hasattr(kind, "__set__") or hasattr(kind, "__delete__")
-    return False
 
 
 def _retyping_wrapper(node: dict[str, Any]) -> Any:

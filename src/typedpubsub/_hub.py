@@ -394,7 +394,7 @@ class Hub:
         else:
             source = None
         route.hits += 1
-        if route.slow:
+        if route.slow and route.slow is not source:
             errors = routing.dispatch_slow(route, key, message, source)
         else:
             errors = None

@@ -402,7 +402,7 @@ class Hub:
             source = key._validator
             message = key.validate(message)
         route.hits += 1
-        if route.slow:
+        if route.slow and route.slow is not source:
             errors = routing.dispatch_slow(route, key, message, source)
         else:
             errors = None

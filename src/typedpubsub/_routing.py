@@ -43,7 +43,17 @@ class Route:
         self.targets = targets
         self.callbacks = tuple(t.callback for t in targets)
         # Typed targets (or an observer) need dispatch_slow; the plain loop serves the rest.
-        self.slow = observed or any(t.validator is not None for t in targets)
+        # When every typed target has one validator, a message published through a topic of
+        # that validator is already valid for each: ``slow`` is then that validator, and the
+        # plain loop serves its publishers too (it names a failing target by its callback, so
+        # only if callbacks are distinct). Typed 1 -> 1 publishes run the loop of untyped ones.
+        validators = {t.validator for t in targets if t.validator is not None}
+        distinct = len({id(callback) for callback in self.callbacks}) == len(self.callbacks)
+        self.slow: bool | Validator[Any] = (
+            validators.pop()
+            if len(validators) == 1 and distinct and not observed
+            else observed or bool(validators)
+        )
         # Bounded queues reached: where a waiting delivery may have to wait for room.
         self.bounded: tuple[Inbox, ...] = tuple(
             t.inbox for t in targets if t.inbox is not None and t.inbox.max_size
@@ -253,7 +263,7 @@ class Routing:
         ``raise_errors``, else they are logged (the drop is reported by the queue itself).
         """
         route.hits += 1
-        if route.slow:
+        if route.slow and route.slow is not source:
             errors = self.dispatch_slow(route, key, message, source)
         else:
             errors = None

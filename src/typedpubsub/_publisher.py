@@ -9,7 +9,6 @@ from typing_extensions import TypeVar
 
 from ._hub import Hub
 from ._key import Key, PossibleKey, TupleKey, _describe
-from ._native import mypyc_attr
 from ._topic import Topic
 
 __all__ = ["Publisher", "ThrottledPublisher"]
@@ -19,9 +18,6 @@ T = TypeVar("T", default=Any)
 _FULL_KEY_CACHE = 4096
 
 
-# A Python class even when compiled: the hub holds its publishers weakly, and native classes
-# cannot be weakly referenced.
-@mypyc_attr(native_class=False)
 class Publisher:
     """Publishes on a hub under a key prefix: ``publish(key, m)`` publishes on ``prefix + key``."""
 

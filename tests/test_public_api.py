@@ -73,7 +73,9 @@ def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     compiled = "yes" if typedpubsub._compiled else "no"
-    assert capsys.readouterr().out == f"typedpubsub {typedpubsub.__version__} (compiled: {compiled})\n"
+    assert (
+        capsys.readouterr().out == f"typedpubsub {typedpubsub.__version__} (compiled: {compiled})\n"
+    )
 
 
 def test_cli_help_through_python_m() -> None:

@@ -31,8 +31,10 @@ except ImportError:  # the pure-Python install needs no mypy_extensions: the dec
 
 COMPILED_MODULES: tuple[str, ...] = (
     "typedpubsub._router",
+    "typedpubsub._routing",
     "typedpubsub._stats",
     "typedpubsub._inbox",
+    "typedpubsub._listener",
 )
 
 

@@ -7,6 +7,7 @@ tree (the editable install) none may.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.machinery
 import os
@@ -20,6 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import typedpubsub
+from typedpubsub import Hub, Key
+from typedpubsub._hub import internal
 from typedpubsub._inbox import check_queue_options
 from typedpubsub._native import COMPILED_MODULES, is_compiled, native_modules
 
@@ -130,3 +133,32 @@ def test_overflow_value_check_keeps_our_message(size: int, overflow: str) -> Non
         return
     with pytest.raises(ValueError, match=r"^overflow must be one of block, drop_oldest, "):
         check_queue_options(size, overflow)
+
+
+class _SendQueue:
+    """A bounded queue that is not an Inbox, shaped like the NATS bridge's send queue."""
+
+    def __init__(self) -> None:
+        self.max_size = 1
+        self.items: list[object] = []
+
+    def __call__(self, key: object, message: object) -> None:
+        self.items.append(message)
+
+    def blocks(self) -> bool:
+        return len(self.items) >= self.max_size
+
+    async def wait_room(self, size: int) -> None:
+        while len(self.items) > size:
+            self.items.pop(0)
+            await asyncio.sleep(0)
+
+
+async def test_a_bounded_queue_need_not_be_an_inbox() -> None:
+    """The compiled routing accepts any bounded queue as a target's inbox, as the bridge's is."""
+    hub = Hub()
+    queue = _SendQueue()
+    assert internal(hub).subscribe(Key("a"), queue, inbox=queue)
+    await asyncio.wait_for(hub.apublish(Key("a"), 1), 1)
+    await asyncio.wait_for(hub.apublish(Key("a"), 2), 1)
+    assert queue.items == [2]

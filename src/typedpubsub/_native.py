@@ -2,32 +2,22 @@
 
 ``COMPILED_MODULES`` is the one list: the build hook (``hatch_build.py``) compiles exactly these
 when ``TYPEDPUBSUB_COMPILE=1``, and the test suite checks them when it expects a compiled build.
-Keys and topics (tuple subclasses), errors, pydantic-touching code and ``testing`` stay
-interpreted, and so do the publishers: the hub holds them weakly (native instances cannot be
-weakly referenced), ``ThrottledPublisher`` checks its arguments' types itself (a compiled
-signature would answer first, in mypyc's words), and neither is on a hot path. This module
-imports nothing from the package, so the build hook can read it alone.
+What stays interpreted, and why: keys and topics (tuple subclasses), errors (they subclass
+several builtins), pydantic-touching code (``_topic``; ``_meta``, whose TypedDict pydantic
+refuses below Python 3.12 once compiled, as issue 11 reports) and ``testing``; and the public
+classes (``Hub``, ``Subscriber``, ``Stream``, the publishers). Those check their arguments'
+types themselves, which a compiled signature would pre-empt with mypyc's own message (and an
+``int`` parameter would accept ``True``); ``Hub`` is subclassed by ``RecordingHub`` and by
+users; the hub holds publishers weakly, and native instances cannot be weakly referenced.
+This module imports nothing from the package, so the build hook can read it alone.
 """
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-from collections.abc import Callable
-from typing import TypeVar
 
-__all__ = ["COMPILED_MODULES", "is_compiled", "mypyc_attr", "native_modules"]
-
-_C = TypeVar("_C")
-
-try:
-    from mypy_extensions import mypyc_attr
-except ImportError:  # the pure-Python install needs no mypy_extensions: the decorator is a no-op
-
-    def mypyc_attr(*attrs: str, **kwattrs: object) -> Callable[[_C], _C]:
-        del attrs, kwattrs
-        return lambda cls: cls
-
+__all__ = ["COMPILED_MODULES", "is_compiled", "native_modules"]
 
 COMPILED_MODULES: tuple[str, ...] = (
     "typedpubsub._router",

@@ -872,8 +872,7 @@ class Results:
 
 def is_compiled() -> bool:
     """Whether typedpubsub's modules were compiled (mypyc): then the compiled targets apply."""
-    package = Path(typedpubsub.__file__).parent
-    return any(package.glob("*.so")) or any(package.glob("*.pyd"))
+    return typedpubsub._compiled
 
 
 # -- targets ----------------------------------------------------------------------------------
@@ -1374,6 +1373,8 @@ def main(argv: list[str] | None = None) -> int:
     REAL = load_real_workload()
     if REAL is None:
         print(f"{real_data_path()} is absent: skipping the real recorded workload", file=sys.stderr)
+    build = "compiled (mypyc)" if is_compiled() else "pure Python"
+    print(f"typedpubsub {typedpubsub.__version__}, {build} build", file=sys.stderr, flush=True)
     started = load()
     began = time.perf_counter()
 
@@ -1400,7 +1401,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text)
     else:
         write(Path(args.output), text)
-    print(f"typedpubsub {typedpubsub.__version__}: benchmark done", file=sys.stderr)
+    print(f"typedpubsub {typedpubsub.__version__} ({build}): benchmark done", file=sys.stderr)
     return 0
 
 

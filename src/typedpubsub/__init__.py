@@ -18,6 +18,7 @@ from ._meta import REMOVED_SUBSCRIBER as REMOVED_SUBSCRIBER
 from ._meta import ListenerFailure as ListenerFailure
 from ._meta import MessageDropped as MessageDropped
 from ._meta import SubscriberEvent as SubscriberEvent
+from ._native import is_compiled as _is_compiled
 from ._publisher import Publisher as Publisher
 from ._publisher import ThrottledPublisher as ThrottledPublisher
 from ._stats import HubStatistics as HubStatistics
@@ -36,6 +37,9 @@ from .errors import PayloadValidationError as PayloadValidationError
 from .errors import PubSubError as PubSubError
 from .errors import QueueFullError as QueueFullError
 from .errors import UnsupportedPayloadTypeError as UnsupportedPayloadTypeError
+
+_compiled: bool = _is_compiled()
+"""Whether this installation is the opt-in compiled build (``TYPEDPUBSUB_COMPILE=1``)."""
 
 __all__ = [
     "ADDED_SUBSCRIBER",

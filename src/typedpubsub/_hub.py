@@ -24,7 +24,7 @@ from ._topic import Topic, Validator
 from .errors import ClosedError, QueueFullError
 
 if TYPE_CHECKING:
-    from ._inbox import Inbox
+    from ._inbox import Bounded
     from ._publisher import Publisher
     from ._subscriber import Subscriber
 
@@ -208,7 +208,7 @@ class HubCore:
         callback: Callable[[Any, Any], object],
         *,
         unread: Callable[[], int] | None = None,
-        inbox: Inbox | None = None,
+        inbox: Bounded | None = None,
         stats: Counters | None = None,
         label: str | None = None,
     ) -> bool:

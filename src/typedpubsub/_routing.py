@@ -24,7 +24,7 @@ from ._topic import Topic, Validator, convert_or_error
 from .errors import ClosedError, QueueFullError
 
 if TYPE_CHECKING:
-    from ._inbox import Inbox
+    from ._inbox import Bounded
 
 __all__ = ["Route", "Routing"]
 
@@ -55,7 +55,7 @@ class Route:
             else observed or bool(validators)
         )
         # Bounded queues reached: where a waiting delivery may have to wait for room.
-        self.bounded: tuple[Inbox, ...] = tuple(
+        self.bounded: tuple[Bounded, ...] = tuple(
             t.inbox for t in targets if t.inbox is not None and t.inbox.max_size
         )
         # Publishes through this route: the only counter on the hot path. Hub and sync
@@ -345,7 +345,7 @@ class Routing:
         pattern: Key[Any],
         callback: Callable[[Any, Any], object],
         unread: Callable[[], int] | None,
-        inbox: Inbox | None,
+        inbox: Bounded | None,
         stats: Counters | None,
         label: str,
     ) -> int | None:

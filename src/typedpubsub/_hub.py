@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from typing_extensions import Self, TypeVar
 
 from ._callbacks import callback_label, check_listener_types, check_result, is_async_callable
-from ._key import WILDCARD, Key, check_pattern, check_publishable, escape_wildcards, overlaps
+from ._key import (
+    WILDCARD,
+    Key,
+    _describe,
+    check_pattern,
+    check_publishable,
+    escape_wildcards,
+    overlaps,
+)
 from ._meta import (
     ADDED_SUBSCRIBER,
     LISTENER_ERROR,
@@ -25,10 +33,11 @@ from ._meta import (
     MessageDropped,
     SubscriberEvent,
 )
+from ._retain import DEFAULT_MAX_RETAINED, RetainedStore, check_max_retained, replay
 from ._router import Router, Target
 from ._stats import Counters, HubStatistics
 from ._topic import Topic, Validator, convert_for_listener
-from .errors import ClosedError, PayloadValidationError, QueueFullError
+from .errors import ClosedError, InvalidKeyError, PayloadValidationError, QueueFullError
 
 if TYPE_CHECKING:
     from ._inbox import Inbox
@@ -79,13 +88,18 @@ class Hub:
     ``publish`` is synchronous: sync callbacks run before it returns; async listeners' queues
     receive the message before it returns. Routing cost does not grow with the number of
     subscriptions; resolved routes are cached for up to ``route_cache_size`` distinct keys.
+    Values published through retained topics are kept for up to ``max_retained`` distinct
+    keys (the least recently published key is forgotten first).
     """
 
-    def __init__(self, *, route_cache_size: int = 65_536) -> None:
+    def __init__(
+        self, *, route_cache_size: int = 65_536, max_retained: int = DEFAULT_MAX_RETAINED
+    ) -> None:
         if type(route_cache_size) is not int:
             raise TypeError(f"route_cache_size must be int, got {route_cache_size!r}")
         if route_cache_size < 1:
             raise ValueError(f"route_cache_size must be >= 1, got {route_cache_size}")
+        self._retained = RetainedStore(check_max_retained(max_retained))
         self._router = Router()
         self._routes: collections.OrderedDict[tuple[str, ...], _Route] = collections.OrderedDict()
         self._route_cache_size = route_cache_size
@@ -147,6 +161,8 @@ class Hub:
         if isinstance(key, Topic):
             source: Validator[Any] | None = key._validator
             message = key.validate(message)
+            if key.retain:
+                self._retained.put(key, message, source)
         else:
             source = None
         route.hits += 1
@@ -380,6 +396,9 @@ class Hub:
         source: Validator[Any] | None,
         raise_errors: bool,
     ) -> None:
+        if source is not None and isinstance(key, Topic) and key.retain:
+            # Retained when dispatched (not when validated): apublish may wait between the two.
+            self._retained.put(key, message, source)
         route.hits += 1
         errors: list[Exception] | None = None
         if not route.typed:
@@ -446,6 +465,28 @@ class Hub:
             if source is None:
                 logger.error("not delivered to %s: %s", target.label, error)
             return False, error
+
+    def _deliver_one(
+        self, target: Target, key: Any, message: Any, source: Validator[Any] | None
+    ) -> None:
+        """Deliver one message to one subscription only (a retained value replayed to it)."""
+        stats = target.stats
+        if target.inbox is None and stats is not None:
+            stats.delivered += 1  # a sync listener's count is of attempts, less its failures
+        if target.validator is not None and target.validator is not source:
+            converted, payload = self._convert(target, key, message, source)
+            if not converted:
+                self._target_failed(target, key, payload)
+                return
+            message = payload
+        self._delivered += 1
+        try:
+            if (result := target.callback(key, message)) is not None:
+                check_result(result)
+        except QueueFullError:
+            pass  # a full queue counted and reported it (a replay never raises)
+        except Exception as exc:
+            self._target_failed(target, key, exc)
 
     # -- failure reporting ------------------------------------------------------------------
 
@@ -530,7 +571,15 @@ class Hub:
                 "a Subscriber's add_async_listener runs async functions"
             )
         check_listener_types(callback, (check_pattern(key),))
-        self._add(key, callback, unread=unread)
+        added: list[tuple[Target, int]] = []
+        self._add(key, callback, unread=unread, added=added)
+        self._replay(added)
+
+    def _replay(self, added: list[tuple[Target, int]]) -> None:
+        """Give the targets one subscription added (see :meth:`_add`) the retained values their
+        retained topics match, oldest first, each once (see :func:`replay`)."""
+        if added and len(self._retained):
+            replay(self._retained, added, self._deliver_one)
 
     def _add(
         self,
@@ -541,7 +590,10 @@ class Hub:
         inbox: Inbox | None = None,
         stats: Counters | None = None,
         label: str | None = None,
+        added: list[tuple[Target, int]] | None = None,
     ) -> bool:
+        """Subscribe; ``added`` (for :meth:`_replay`) gets the new target and the retained
+        store's count just before the target was in place."""
         self._check_open()
         pattern = check_pattern(key)
         if self._router.get(pattern, callback) is not None:
@@ -558,6 +610,8 @@ class Hub:
             stats,
             label or callback_label(callback),
         )
+        if added is not None:
+            added.append((target, self._retained.seq))
         self._router.add(target)
         if isinstance(pattern, Topic):
             self._add_typed(pattern)
@@ -643,6 +697,49 @@ class Hub:
             )
         return True
 
+    # -- retained values --------------------------------------------------------------------
+
+    def last(self, topic: Topic[T]) -> T | None:
+        """The value retained for the concrete, retained ``topic``, or None if there is none.
+
+        A value retained through a topic of another payload type is converted as for a
+        listener of ``topic`` (:class:`PayloadValidationError` if it does not validate).
+        """
+        key = self._check_retained(topic, "last")
+        entry = self._retained.get(key)
+        if entry is None:
+            return None
+        if entry.source is topic._validator:
+            return cast("T", entry.message)
+        return convert_for_listener(topic, key, entry.message, entry.source)
+
+    def clear(self, topic: Topic[Any]) -> bool:
+        """Forget the value retained for the concrete, retained ``topic`` (a tombstone).
+
+        Later subscribers do not receive it, and bridges send the tombstone to their peers.
+        Listeners already subscribed receive nothing. Returns whether a value was retained.
+        """
+        key = self._check_retained(topic, "clear")
+        self._check_open()
+        found = self._retained.clear(key)
+        for on_clear in list(self._retained.on_clear):
+            on_clear(topic)
+        return found
+
+    def _check_retained(self, topic: object, method: str) -> tuple[str, ...]:
+        if not isinstance(topic, Topic):
+            raise TypeError(f"topic must be a Topic, got {_describe(topic)}")
+        if not topic.retain:
+            raise ValueError(
+                f"topic must be retained (Topic(..., retain=True)) for {method}(), got {topic!r}"
+            )
+        if WILDCARD in topic:
+            raise InvalidKeyError(
+                f"topic must be concrete (no wildcard '*') for {method}(), got {tuple(topic)!r}",
+                tuple(topic),
+            )
+        return tuple(topic)
+
     # -- queries ----------------------------------------------------------------------------
 
     def has_subscribers(self, key: Key[Any] = Key("*")) -> bool:  # noqa: B008 - immutable
@@ -687,6 +784,8 @@ class Hub:
             subscriptions=self._router.count,
             cached_routes=len(self._routes),
             route_cache_size=self._route_cache_size,
+            retained=len(self._retained),
+            max_retained=self._retained.max_size,
         )
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -778,7 +877,7 @@ class Hub:
             if not future.done() and (where is None or where(message)):
                 future.set_result((Key(*key), message))
 
-        self.add_subscriber(topic, listener)
+        self._add(topic, listener)  # not add_subscriber: the next message, not a retained one
         try:
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:

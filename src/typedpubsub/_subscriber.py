@@ -18,6 +18,7 @@ from ._callbacks import check_listener_types, is_async_callable
 from ._hub import Hub, callback_label
 from ._inbox import Inbox, Overflow, check_queue_options
 from ._key import Key, _describe, check_pattern
+from ._router import Target
 from ._stats import Counters, ListenerStatistics
 from .errors import ClosedError, ConsumeQueueNotFoundError, ListenerNotFoundError
 
@@ -192,8 +193,10 @@ class Subscriber:
         check_listener_types(callback if sub is None else sub.callback, (pattern,))
         if sub is None:
             sub = self._subscriptions[subscription_id] = _Subscription(callback, None)
-        self._hub._add(pattern, sub.callback, label=self._label(sub.callback))
+        added: list[tuple[Target, int]] = []
+        self._hub._add(pattern, sub.callback, label=self._label(sub.callback), added=added)
         sub.keys.add(pattern)
+        self._hub._replay(added)
 
     def async_subscribe(self, key: Key[T], subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> None:
         """Queue messages on ``key`` for :meth:`consume` under ``subscription_id``.
@@ -207,6 +210,7 @@ class Subscriber:
             inbox = Inbox(self._hub, f"subscription {subscription_id!r} of subscriber {self.id!r}")
             sub = self._subscriptions[subscription_id] = _Subscription(inbox.put, inbox)
         inbox_ = sub.inbox
+        added: list[tuple[Target, int]] = []
         self._hub._add(
             pattern,
             sub.callback,
@@ -214,8 +218,10 @@ class Subscriber:
             inbox=inbox_,
             stats=inbox_.counters if inbox_ is not None else None,
             label=inbox_.label if inbox_ is not None else None,
+            added=added,
         )
         sub.keys.add(pattern)
+        self._hub._replay(added)
 
     subscribe = async_subscribe
 
@@ -332,6 +338,7 @@ class Subscriber:
 
     def _register(self, listener: _Listener) -> None:
         added: list[Key[Any]] = []
+        targets: list[tuple[Target, int]] = []
         try:
             for key in sorted(listener.keys):
                 inbox = listener.inbox
@@ -342,6 +349,7 @@ class Subscriber:
                     inbox=inbox,
                     stats=listener.stats,
                     label=listener.label,
+                    added=targets,
                 )
                 added.append(key)
         except BaseException:
@@ -349,6 +357,7 @@ class Subscriber:
                 self._hub._remove(key, listener.deliver)
             raise
         self._listeners[(listener.keys, listener.callback)] = listener
+        self._hub._replay(targets)
 
     def _label(self, callback: object) -> str:
         return f"{callback_label(callback)} of subscriber {self.id!r}"
@@ -406,6 +415,7 @@ class Subscriber:
         inbox = Inbox(self._hub, label, max_queue_size, overflow)
         stream: Stream[T] = Stream(self._hub, keyset, inbox)
         added: list[Key[Any]] = []
+        targets: list[tuple[Target, int]] = []
         try:
             for key in sorted(keyset):
                 self._hub._add(
@@ -415,6 +425,7 @@ class Subscriber:
                     inbox=inbox,
                     stats=inbox.counters,
                     label=label,
+                    added=targets,
                 )
                 added.append(key)
         except BaseException:
@@ -422,6 +433,7 @@ class Subscriber:
                 self._hub._remove(key, inbox.put)
             raise
         self._streams.add(stream)
+        self._hub._replay(targets)
         return stream
 
     # -- observability and lifecycle ---------------------------------------------------------

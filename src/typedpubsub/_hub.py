@@ -726,6 +726,10 @@ class Hub:
             on_clear(topic)
         return found
 
+    def _clear_remote(self, key: Any) -> None:
+        """Apply a tombstone that arrived through a bridge (no bridge is told of it)."""
+        self._retained.clear(tuple(key))
+
     def _check_retained(self, topic: object, method: str) -> tuple[str, ...]:
         if not isinstance(topic, Topic):
             raise TypeError(f"topic must be a Topic, got {_describe(topic)}")

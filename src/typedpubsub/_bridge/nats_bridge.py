@@ -43,9 +43,10 @@ from typing_extensions import Self
 from .._hub import Hub
 from .._key import WILDCARD, Key, check_pattern, escape_wildcards, is_subset, overlaps
 from .._meta import ADDED_SUBSCRIBER, SubscriberEvent
+from .._retain import is_retained
 from .._topic import Topic, Validator, check_distinct_topics
 from ..errors import BridgeConnectionError, ClosedError, InvalidKeyError, QueueFullError
-from .headers import MSG_ID_HEADER, ORIGIN_HEADER
+from .headers import MSG_ID_HEADER, ORIGIN_HEADER, TOMBSTONE_HEADER
 from .jetstream import (
     DEFAULT_MAX_PENDING,
     AckInbox,
@@ -62,6 +63,7 @@ __all__ = [
     "BRIDGE_ERROR",
     "MSG_ID_HEADER",
     "ORIGIN_HEADER",
+    "TOMBSTONE_HEADER",
     "BridgeFailure",
     "BridgeStatistics",
     "Mode",
@@ -106,8 +108,9 @@ class BridgeFailure:
     subject: str
     """The NATS subject involved, or '' when there is none."""
     reason: str
-    """Incoming: ``invalid_json``, ``invalid_payload``, ``invalid_subject`` or ``forged`` (a
-    message claiming this bridge's origin with an id it never sent). Outgoing:
+    """Incoming: ``invalid_json``, ``invalid_payload``, ``invalid_subject``, ``forged`` (a
+    message claiming this bridge's origin with an id it never sent) or ``invalid_tombstone`` (a
+    tombstone on a key of no retained topic). Outgoing:
     ``unserialisable`` (not JSON: NaN, Infinity, non-UTF-8 bytes, ...), ``invalid_key`` or
     ``publish``. Connection: ``server``, ``disconnected`` and ``reconnected`` (once per outage)."""
     error: str
@@ -319,6 +322,10 @@ class NatsBridge:
             _check_token(subject_prefix, (subject_prefix,))
         self._prefix = () if subject_prefix is None else (subject_prefix,)
         self._subjects = [pattern_to_subject((*self._prefix, *p)) for p in patterns]
+        # JetStream consumers of retained topics start with the last message of each subject.
+        self._retained_subjects = {
+            subject for p, subject in zip(patterns, self._subjects, strict=True) if is_retained(p)
+        }
         for name, value in (("queue_group", queue_group), ("durable", durable)):
             if value is not None and (not value or re.search(r"[.\s*>]", value)):
                 raise ValueError(f"{name} must be a non-empty NATS name, got {value!r}")
@@ -457,6 +464,7 @@ class NatsBridge:
             raise
         self._connect_failure = None  # from now on, server errors are reported
         self.hub._bridge_callbacks.add(self._outbound)
+        self.hub._retained.on_clear.append(self._outbound_clear)
         for pattern in self.patterns:
             # The send queue is this subscription's inbox: apublish waits for room in it.
             # (The hub uses only what SendQueue has of an Inbox: items, max_size, blocks,
@@ -516,6 +524,9 @@ class NatsBridge:
         assert self._js is not None
         queue = consumer_name(self._queue_group, subject) if self._queue_group else None
         durable = consumer_name(self._durable, subject) if self._durable and not queue else None
+        start = api.DeliverPolicy.NEW
+        if subject in self._retained_subjects:
+            start = api.DeliverPolicy.LAST_PER_SUBJECT  # a late joiner gets each key's last value
         sub = await self._js.subscribe(
             subject,
             queue=queue,
@@ -523,7 +534,7 @@ class NatsBridge:
             stream=self._stream,
             cb=self._on_message,
             manual_ack=True,
-            deliver_policy=None if (durable or queue) else api.DeliverPolicy.NEW,
+            deliver_policy=None if (durable or queue) else start,
         )
         self._subscriptions.append(sub)
 
@@ -571,6 +582,8 @@ class NatsBridge:
             for pattern in self.patterns:
                 self.hub._remove(pattern, self._outbound)
         self.hub._bridge_callbacks.discard(self._outbound)
+        if self._outbound_clear in self.hub._retained.on_clear:
+            self.hub._retained.on_clear.remove(self._outbound_clear)
         if self._deferred and not self.hub.closed:
             self.hub._remove(ADDED_SUBSCRIBER, self._on_added_subscriber)
         if self._subscribing is not None:
@@ -705,6 +718,27 @@ class NatsBridge:
                 seen.popitem(last=False)
         self._queue.put((subject, data, msg_id, key))
 
+    def _outbound_clear(self, topic: Topic[Any]) -> None:
+        """Send the tombstone of ``topic`` (cleared on the hub), if it is a bridged retained key."""
+        if self._closed or not any(is_subset(tuple(topic), p) for p in self.patterns):
+            return
+        if not is_retained(self._topic_for(topic)):
+            return  # receivers would refuse it: only a retained topic's keys have tombstones
+        try:
+            subject = key_to_subject((*self._prefix, *topic))
+        except InvalidKeyError as exc:
+            self._report(topic, "", "invalid_key", str(exc))
+            return
+        queue = self._queue
+        if len(queue) >= queue.max_size or (self._down and self._js is None):
+            self._dropped += 1
+            self._report(topic, subject, "publish", "send queue full or offline: tombstone not sent")
+            return
+        msg_id = next(self._ids)
+        if self._id_key is not None:
+            msg_id += _tag(self._id_key, msg_id)
+        queue.put((subject, b"", msg_id, topic))
+
     async def _send_loop(self) -> None:
         if self._js is not None:
             await self._send_jetstream()
@@ -724,6 +758,8 @@ class NatsBridge:
             subject, data, msg_id, key = outbox.popleft()
             queue.wake_room()
             headers = {**headers_base, MSG_ID_HEADER: msg_id}
+            if not data:  # only a tombstone has no payload (JSON has at least one byte)
+                headers[TOMBSTONE_HEADER] = "1"
             try:
                 await self._nc.publish(subject, data, headers=headers)
             except Exception as exc:
@@ -750,6 +786,8 @@ class NatsBridge:
                 entry = items.popleft()
                 number, reply = acks.reply_subject()
                 headers = {**headers_base, MSG_ID_HEADER: entry[2]}
+                if not entry[1]:  # only a tombstone has no payload
+                    headers[TOMBSTONE_HEADER] = "1"
                 try:
                     await nc.publish(entry[0], entry[1], reply=reply, headers=headers)
                 except Exception as exc:
@@ -874,8 +912,10 @@ class NatsBridge:
 
     def _awaits_listener(self, msg: Msg) -> bool:
         """Whether no local listener (other than bridges) would take this JetStream message."""
-        if msg.headers is not None and msg.headers.get(ORIGIN_HEADER) == self.id:
-            return False  # our own: acknowledged and dropped
+        if msg.headers is not None and (
+            msg.headers.get(ORIGIN_HEADER) == self.id or TOMBSTONE_HEADER in msg.headers
+        ):
+            return False  # our own (acknowledged and dropped), or a tombstone (applied now)
         key = tuple(msg.subject.split(".")[len(self._prefix) :])
         try:
             route = self.hub._route(key)
@@ -909,6 +949,9 @@ class NatsBridge:
                 "topics, which this bridge does not bridge",
             )
             return None
+        if isinstance(pattern, Topic) and pattern.retain:
+            # Delivered as the concrete retained topic: the hub retains it as it delivers it.
+            key = Topic._make(key, pattern._validator, pattern.name, pattern.description, (), True)
         if len(self._inbound_routes) >= 4096:
             self._inbound_routes.clear()
         route = self._inbound_routes[subject] = (key, pattern)
@@ -952,6 +995,19 @@ class NatsBridge:
                 self._seen[seen_key] = None
                 if len(self._seen) > self._dedupe_window:
                     self._seen.popitem(last=False)
+            if TOMBSTONE_HEADER in headers:
+                if not is_retained(pattern):
+                    self._rejected += 1
+                    self._report(
+                        key,
+                        subject,
+                        "invalid_tombstone",
+                        f"tombstone on key {tuple(key)!r}, which no retained topic of this "
+                        "bridge covers: not applied",
+                    )
+                    return None
+                self.hub._clear_remote(key)
+                return None
         source: Validator[Any] | None = None
         if isinstance(pattern, Topic):
             try:

@@ -78,7 +78,10 @@ async def test_late_joiner_in_another_process_receives_the_last_values(
 
 async def test_late_hub_retains_values_for_later_listeners(server: NatsServer) -> None:
     """A late joiner retains what it receives: its later subscribers and hub.last see it."""
-    async with Hub() as early, NatsBridge(early, [PRICES], servers=server.url, mode="jetstream") as out:
+    async with (
+        Hub() as early,
+        NatsBridge(early, [PRICES], servers=server.url, mode="jetstream") as out,
+    ):
         early.publish(PRICES.fill("x"), Price(1.5))
         early.publish(PRICES.fill("y"), Price(2.5))
         await _publish_and_settle(early, out, 2)

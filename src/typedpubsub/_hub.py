@@ -162,7 +162,7 @@ class Hub:
             source: Validator[Any] | None = key._validator
             message = key.validate(message)
             if key.retain:
-                self._retained.put(key, message, source)
+                self._retained.put(key, message, key._validator)
         else:
             source = None
         route.hits += 1
@@ -578,8 +578,16 @@ class Hub:
     def _replay(self, added: list[tuple[Target, int]]) -> None:
         """Give the targets one subscription added (see :meth:`_add`) the retained values their
         retained topics match, oldest first, each once (see :func:`replay`)."""
-        if added and len(self._retained):
-            replay(self._retained, added, self._deliver_one)
+        if not (added and len(self._retained)):
+            return
+        callback = added[0][0].callback
+        others: list[tuple[str, ...]] = []
+        if self._callback_counts.get(callback, 0) > len(added):
+            # Subscribed before under other patterns (subscribe(), add_subscriber()): what
+            # those match reached it already, live or replayed.
+            mine = {id(target) for target, _ in added}
+            others = [t.key for t in self._router if t.callback is callback and id(t) not in mine]
+        replay(self._retained, added, self._deliver_one, others)
 
     def _add(
         self,

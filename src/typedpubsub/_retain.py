@@ -115,20 +115,24 @@ def replay(
     store: RetainedStore,
     added: Sequence[tuple[Target, int]],
     deliver: Callable[[Target, Any, Any, Any], None],
+    others: Sequence[tuple[str, ...]] = (),
 ) -> None:
     """Give a new subscription the retained values its retained topics match, oldest first.
 
     ``added`` pairs each target the subscription added with ``store.seq`` noted just before it
     was added. A value is replayed only if no target of the subscription that matches its key
-    was in place when it was published (else it arrived live), and only if it is still the
-    retained value of its key when its turn comes (a sync listener may publish or clear
-    meanwhile: a newer value arrives live, a cleared one is gone).
+    was in place when it was published (else it arrived live), if none of ``others`` (the
+    callback's earlier patterns) matches it, and only if it is still the retained value of its
+    key when its turn comes (a sync listener may publish or clear meanwhile: a newer value
+    arrives live, a cleared one is gone).
     """
     retained = [target.key for target, _ in added if is_retained(target.key)]
     if not retained:
         return
     for entry in store.matching(retained):
         key = entry.key
+        if others and any(is_subset(key, pattern) for pattern in others):
+            continue
         chosen: Target | None = None
         for target, mark in added:
             if not is_subset(key, target.key):

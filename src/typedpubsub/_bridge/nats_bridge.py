@@ -732,7 +732,7 @@ class NatsBridge:
         queue = self._queue
         if len(queue) >= queue.max_size or (self._down and self._js is None):
             self._dropped += 1
-            self._report(topic, subject, "publish", "send queue full or offline: tombstone not sent")
+            self._report(topic, subject, "publish", "queue full or offline: tombstone not sent")
             return
         msg_id = next(self._ids)
         if self._id_key is not None:

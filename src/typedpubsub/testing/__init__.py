@@ -123,10 +123,17 @@ class RecordingHub(Hub):
         lines = "".join(f"\n  {tuple(k)!r}: {m!r}" for k, m in found)
         return f"published on {tuple(key)!r}:{lines}"
 
-    def clear(self) -> None:
-        """Forget what was recorded."""
+    def clear(self, topic: Topic[Any] | None = None) -> bool:
+        """Forget what was recorded; with a ``topic``, clear its retained value (``Hub.clear``).
+
+        Returns whether something was recorded (or retained, with a topic).
+        """
+        if topic is not None:
+            return super().clear(topic)
+        found = bool(self.published)
         self.published.clear()
         self.published_by_key.clear()
+        return found
 
 
 MockHub = RecordingHub

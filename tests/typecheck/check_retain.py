@@ -35,7 +35,7 @@ def check(hub: Hub, recorder: RecordingHub) -> None:
     price = hub.last(PRICES.fill("a"))
     if price is not None:
         assert_type(price.value, float)
-    price.value  # type: ignore[union-attr]  # pyright: ignore[reportOptionalMemberAccess]
+    print(price.value)  # type: ignore[union-attr]  # pyright: ignore[reportOptionalMemberAccess]
     hub.last(Key("px", "a"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     hub.last(("px", "a"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     hub.clear(Key("px", "a"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]

@@ -459,6 +459,24 @@ async def test_publish_threadsafe_is_retained_in_the_loop(hub: Hub) -> None:
     assert got == [Price(9.0)]
 
 
+async def test_clear_from_another_thread_is_refused(hub: Hub) -> None:
+    """clear mutates the hub's state: from a thread other than the loop's it raises."""
+    prices(hub, a=1.0)
+    errors: list[BaseException] = []
+
+    def clear() -> None:
+        try:
+            hub.clear(PRICES.fill("a"))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=clear)
+    thread.start()
+    thread.join(5)
+    assert [str(e) for e in errors] == ["clear must be called in the hub's event loop thread"]
+    assert hub.last(PRICES.fill("a")) == Price(1.0)
+
+
 async def test_throttled_publisher_retains(hub: Hub) -> None:
     """Publishing through the utils' ThrottledPublisher retains as well."""
     from typedpubsub import Publisher

@@ -729,6 +729,9 @@ class Hub:
         """
         key = self._check_retained(topic, "clear")
         self._check_open()
+        loop = self._loop
+        if loop is not None and loop.is_running() and _get_ident() != self._loop_thread:
+            raise RuntimeError("clear must be called in the hub's event loop thread")
         found = self._retained.clear(key)
         for on_clear in list(self._retained.on_clear):
             on_clear(topic)

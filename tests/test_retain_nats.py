@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import nats
-import pytest
 
 from typedpubsub import Hub, Key, Subscriber, Topic
 from typedpubsub.nats import (
@@ -25,10 +24,8 @@ from .conftest import ROOT
 from .helpers import eventually
 from .nats_retain_peer import PRICES, Price
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
-
-async def _publish_and_settle(hub: Hub, bridge: NatsBridge, count: int) -> None:
+async def _acknowledged(bridge: NatsBridge, count: int) -> None:
     """Wait (bounded) until ``bridge`` had ``count`` messages acknowledged."""
     await eventually(lambda: bridge.statistics().sent == count, timeout=20)
 
@@ -44,7 +41,7 @@ async def test_late_joiner_in_another_process_receives_the_last_values(
             hub.publish(PRICES.fill("a"), Price(3.0))
             hub.publish(PRICES.fill("cleared"), Price(4.0))
             assert hub.clear(PRICES.fill("cleared"))
-            await _publish_and_settle(hub, bridge, 5)
+            await _acknowledged(bridge, 5)
             errors = tmp_path / "peer.err"
             with errors.open("w") as stderr:
                 peer = subprocess.Popen(  # noqa: ASYNC220 - started once; its output is read
@@ -84,7 +81,7 @@ async def test_late_hub_retains_values_for_later_listeners(server: NatsServer) -
     ):
         early.publish(PRICES.fill("x"), Price(1.5))
         early.publish(PRICES.fill("y"), Price(2.5))
-        await _publish_and_settle(early, out, 2)
+        await _acknowledged(out, 2)
         async with Hub() as late, NatsBridge(late, [PRICES], servers=server.url, mode="jetstream"):
             await eventually(lambda: late.statistics().retained == 2, timeout=20)
             assert late.last(PRICES.fill("x")) == Price(1.5)
@@ -122,7 +119,7 @@ async def test_hostile_tombstones_and_payloads_are_reported_not_applied(
         hub.add_subscriber(plain, lambda k, p: got.append(p))
         async with NatsBridge(hub, [PRICES, plain], servers=server.url, mode="jetstream") as bridge:
             hub.publish(PRICES.fill("kept"), Price(7.0))
-            await _publish_and_settle(hub, bridge, 1)
+            await _acknowledged(bridge, 1)
             nc = await nats.connect(server.url)
             try:
                 js = nc.jetstream()

@@ -26,7 +26,7 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Awaitable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Literal, cast
 from urllib.parse import unquote
 
@@ -152,6 +152,31 @@ class BridgeStatistics:
     ``QueueFullError``) or the bridge was closing."""
     unrouted: int = 0
     """JetStream messages acknowledged unread: no local listener took them in 5 deliveries."""
+
+
+class _Backlog:
+    """Counts the messages a last-per-subject consumer handled, to wait for its first batch."""
+
+    def __init__(self, handle: Callable[[Msg], Awaitable[None]]) -> None:
+        self._handle = handle
+        self._handled = 0
+        self._expected: int | None = None
+        self.done = asyncio.Event()
+
+    async def on_message(self, msg: Msg) -> None:
+        try:
+            await self._handle(msg)
+        finally:
+            self._handled += 1
+            self._check()
+
+    def expect(self, count: int) -> None:
+        self._expected = count
+        self._check()
+
+    def _check(self) -> None:
+        if self._expected is not None and self._handled >= self._expected:
+            self.done.set()
 
 
 def _check_token(part: str, key: Sequence[str]) -> None:
@@ -525,18 +550,37 @@ class NatsBridge:
         queue = consumer_name(self._queue_group, subject) if self._queue_group else None
         durable = consumer_name(self._durable, subject) if self._durable and not queue else None
         start = api.DeliverPolicy.NEW
+        backlog: _Backlog | None = None
+        callback = self._on_message
         if subject in self._retained_subjects:
             start = api.DeliverPolicy.LAST_PER_SUBJECT  # a late joiner gets each key's last value
+            if not (durable or queue):
+                backlog = _Backlog(self._on_message)
+                callback = backlog.on_message
         sub = await self._js.subscribe(
             subject,
             queue=queue,
             durable=durable,
             stream=self._stream,
-            cb=self._on_message,
+            cb=callback,
             manual_ack=True,
             deliver_policy=None if (durable or queue) else start,
         )
         self._subscriptions.append(sub)
+        if backlog is not None:
+            # start() returns once the last values are on the hub: hub.last sees them then.
+            try:
+                info = await sub.consumer_info()
+                delivered = info.delivered.consumer_seq if info.delivered else 0
+                backlog.expect((delivered or 0) + (info.num_pending or 0))
+                await asyncio.wait_for(backlog.done.wait(), self._start_timeout)
+            except (asyncio.TimeoutError, nats.errors.Error) as exc:  # 3.10: not the builtin
+                logger.warning(
+                    "NATS bridge %s: the retained values on %s are still arriving (%s)",
+                    self.id[:8],
+                    subject,
+                    type(exc).__name__,
+                )
 
     @property
     def _replays(self) -> bool:

@@ -14,7 +14,8 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._key import WILDCARD, _describe, is_subset
+from ._describe import describe
+from ._key import WILDCARD, is_subset
 from ._topic import Topic
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ DEFAULT_MAX_RETAINED = 10_000
 
 def check_max_retained(value: object) -> int:
     if type(value) is not int:
-        raise TypeError(f"max_retained must be int, got {_describe(value)}")
+        raise TypeError(f"max_retained must be int, got {describe(value)}")
     if value < 1:
         raise ValueError(f"max_retained must be >= 1, got {value}")
     return value

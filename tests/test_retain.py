@@ -477,6 +477,16 @@ async def test_clear_from_another_thread_is_refused(hub: Hub) -> None:
     assert hub.last(PRICES.fill("a")) == Price(1.0)
 
 
+async def test_a_publisher_prefix_keeps_the_topic_retained(hub: Hub) -> None:
+    """A Publisher's prefix joined to a retained topic is still retained (the full key)."""
+    from typedpubsub import Publisher
+
+    suffix = Topic(("px", "*"), Price, retain=True)
+    Publisher(hub, "venue").publish(suffix.fill("a"), Price(2.0))
+    full = Key("venue") + suffix
+    assert hub.last(full.fill("a")) == Price(2.0)
+
+
 async def test_throttled_publisher_retains(hub: Hub) -> None:
     """Publishing through the utils' ThrottledPublisher retains as well."""
     from typedpubsub import Publisher

@@ -230,6 +230,18 @@ class Adapter(abc.ABC):
     async def teardown(self) -> None:
         """Stop every consumer; the adapter is not used again."""
 
+    def retained_key(self, parts: Parts) -> Any:
+        """A key (or pattern) whose last value per key is retained for later subscribers."""
+        raise NotImplementedError(f"{self.name} has no retained topics")
+
+    def publish_retained(self, key: Any, message: Any) -> None:
+        """Publish through a retained key (outside the timing)."""
+        raise NotImplementedError(f"{self.name} has no retained topics")
+
+    def subscribe_retained(self, pattern: Any, callback: SyncCallback) -> None:
+        """Subscribe a sync listener that first receives the retained values it matches."""
+        raise NotImplementedError(f"{self.name} has no retained topics")
+
 
 def matcher(pattern: Parts) -> Callable[[Parts], bool]:
     """Whether a concrete key matches ``pattern``: '*' is one part; a trailing '*' also deeper."""
@@ -267,6 +279,7 @@ class Floor(Adapter):
         self.listeners = {}
         self.streams: list[asyncio.Queue[Any]] = []
         self.prepared: set[Parts] = set()
+        self.retained: dict[Parts, Any] = {}
         self.count = 0
 
     def add_sync(self, pattern: Parts, callback: SyncCallback) -> None:
@@ -334,6 +347,23 @@ class Floor(Adapter):
             callback(key, message)
         for queue in self.queues.get(key, ()):
             queue.put_nowait((key, message))
+
+    def retained_key(self, parts: Parts) -> Parts:
+        return parts
+
+    def publish_retained(self, key: Parts, message: Any) -> None:
+        # A dict in publish order (a key published again moves to the end); no bound, no
+        # tombstones, no validation: the least a replay can cost.
+        self.retained.pop(key, None)
+        self.retained[key] = message
+        self.publish(key, message)
+
+    def subscribe_retained(self, pattern: Parts, callback: SyncCallback) -> None:
+        matches = matcher(pattern)
+        for key, message in self.retained.items():
+            if matches(key):
+                callback(key, message)
+        self.add_sync(pattern, callback)
 
     async def teardown(self) -> None:
         tasks = [task for _, task in self.listeners.values()]
@@ -428,6 +458,15 @@ class Typedpubsub(Adapter):
 
     def subscriptions(self) -> int:
         return self.hub.statistics().subscriptions
+
+    def retained_key(self, parts: Parts) -> Topic[Any]:
+        return Topic(parts, self.payload_type or Trade, retain=True)
+
+    def publish_retained(self, key: Key[Any], message: Any) -> None:
+        self.hub.publish(key, message)
+
+    def subscribe_retained(self, pattern: Key[Any], callback: SyncCallback) -> None:
+        self.subscriber.add_sync_listener(pattern, callback)
 
     async def teardown(self) -> None:
         for stream in self.streams:
@@ -648,6 +687,25 @@ async def real_recorded(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[flo
     return await timed_publish(adapter, REAL.published, n, counter, None), n
 
 
+async def retained_subscribe(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
+    """A retained topic ('r', '*') of Trade with one value on each of the retained keys
+    ('r', i), published before the clock starts; then sync listeners subscribe through the
+    wildcard one after another, each receiving every retained value. The rate counts values
+    replayed."""
+    keys, listeners = sizes["retained"], sizes["retained_subs"]
+    counter = Counter(keys * listeners)
+    for i in range(keys):
+        adapter.publish_retained(adapter.retained_key(("r", str(i))), TRADE)
+    pattern = adapter.retained_key(("r", "*"))
+    callbacks = [counter.new_callback() for _ in range(listeners)]
+    start = time.perf_counter()
+    for callback in callbacks:
+        adapter.subscribe_retained(pattern, callback)
+    elapsed = time.perf_counter() - start
+    await counter.wait(adapter.name)
+    return elapsed, keys * listeners
+
+
 Workload = Callable[[Adapter, Mapping[str, int]], Awaitable[tuple[float, int]]]
 
 
@@ -696,9 +754,22 @@ def benches(sizes: Mapping[str, int]) -> list[Bench]:
             delivery=False,
         ),
     ]
+    found.append(
+        Bench(
+            retained_name(sizes),
+            retained_subscribe,
+            ("retained", "retained_subs"),
+            base[:2],
+            delivery=False,
+        )
+    )
     if REAL is not None:
         found.append(Bench(real_name(REAL), real_recorded, ("real",), base))
     return found
+
+
+def retained_name(sizes: Mapping[str, int]) -> str:
+    return f"retained subscribe: wildcard over {sizes['retained']:,} retained keys"
 
 
 def routing_name(concrete: int) -> str:
@@ -1302,6 +1373,8 @@ FULL = {
     "memory": 262_144,  # further keys: 4 fills, so a dict's table between resizes weighs little
     "memory_cache": 65_536,
     "validation": 100_000,
+    "retained": 10_000,
+    "retained_subs": 20,
 }
 # aiopubsub routes a new key by checking every subscription and invalidates by scanning every
 # cached key: at the full sizes some of its runs would take hours.
@@ -1327,6 +1400,8 @@ SMOKE = {
     "memory": 1_024,
     "memory_cache": 256,
     "validation": 100,
+    "retained": 100,
+    "retained_subs": 3,
 }
 SMOKE_SLOW = {
     "messages": 100,

@@ -9,19 +9,20 @@ import threading
 import weakref
 from collections.abc import Callable, Coroutine
 from threading import get_ident as _get_ident
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from typing_extensions import Self, TypeVar
 
 from ._callbacks import check_listener_types, check_plain, check_result
-from ._describe import callback_label
+from ._describe import callback_label, describe
 from ._key import WILDCARD, Key, check_pattern, check_publishable, overlaps
 from ._meta import Reporter
+from ._retain import DEFAULT_MAX_RETAINED, RetainedStore, check_max_retained, replay
 from ._router import Target
 from ._routing import Observer, Routing
 from ._stats import Counters, HubStatistics
-from ._topic import Topic, Validator
-from .errors import ClosedError, QueueFullError
+from ._topic import Topic, Validator, convert_for_listener
+from .errors import ClosedError, InvalidKeyError, QueueFullError
 
 if TYPE_CHECKING:
     from ._inbox import Bounded
@@ -49,6 +50,9 @@ class HubCore:
       synchronous case);
     - ``reporter``: logs, counts and publishes listener errors, drops and bridge errors;
     - ``observe``: see every dispatched message (``RecordingHub``);
+    - ``retained``, ``replay``, ``clear_remote``, ``add_clear_listener`` /
+      ``remove_clear_listener``: retained topics' last values (bridges send and apply
+      tombstones);
     - ``add_bridge`` / ``remove_bridge`` / ``bridge_count`` / ``bridge_seen``: bridges' state;
     - ``bind_loop``, ``check_thread``, ``call_in_loop``: the hub's event loop and its thread;
     - ``attach`` / ``add_publisher`` / ``publishers``: live subscribers and publishers.
@@ -63,12 +67,14 @@ class HubCore:
         "bridge_seen",
         "loop",
         "reporter",
+        "retained",
         "routing",
     )
 
-    def __init__(self, route_cache_size: int) -> None:
+    def __init__(self, route_cache_size: int, max_retained: int = DEFAULT_MAX_RETAINED) -> None:
         self.reporter = Reporter(self._publish_meta, self._meta_wanted)
-        self.routing = Routing(route_cache_size, self.reporter)
+        self.retained = RetainedStore(max_retained)
+        self.routing = Routing(route_cache_size, self.reporter, self.retained)
         self._observe_meta = False
         # (origin, message id) of messages delivered through any bridge of this hub, oldest
         # first: two bridges that receive one message deliver it once.
@@ -211,19 +217,27 @@ class HubCore:
         inbox: Bounded | None = None,
         stats: Counters | None = None,
         label: str | None = None,
+        added: list[tuple[Target, int]] | None = None,
     ) -> bool:
         """Add a target: ``callback`` under the pattern ``key``; False (logged) if a repeat.
 
         ``inbox``: the queue ``callback`` puts into (waited for by waiting deliveries);
-        ``stats``: the counters of its listener; ``unread``: its queue size, for queries.
+        ``stats``: the counters of its listener; ``unread``: its queue size, for queries;
+        ``added`` (for :meth:`replay`) gets the new target with the retained store's count
+        noted just before the target was in place.
         """
         self.check_open()
         pattern = check_pattern(key)
         label = label or callback_label(callback)
+        mark = self.retained.seq
         count = self.routing.add(pattern, callback, unread, inbox, stats, label)
         if count is None:
             logger.warning("Repeated subscription to key = %r.", tuple(pattern))
             return False
+        if added is not None:
+            target = self.routing.router.get(pattern, callback)
+            assert target is not None
+            added.append((target, mark))
         logger.debug("Subscription to key = %r.", tuple(pattern))
         self.reporter.subscriber_event(True, pattern, count)
         return True
@@ -242,6 +256,45 @@ class HubCore:
     def uses(self, callback: object) -> bool:
         """Whether ``callback`` is subscribed (a subscription is known by its callback)."""
         return self.routing.uses(callback)
+
+    # -- retained values --------------------------------------------------------------------
+
+    def replay(self, added: list[tuple[Target, int]]) -> None:
+        """Give the targets one subscription added (see :meth:`subscribe`) the retained values
+        their retained topics match, oldest first, each once (see :func:`replay`)."""
+        if not (added and len(self.retained)):
+            return
+        callback = added[0][0].callback
+        others: list[tuple[str, ...]] = []
+        if self.routing.callback_count(callback) > len(added):
+            # Subscribed before under other patterns (subscribe(), add_subscriber()): what
+            # those match reached it already, live or replayed.
+            mine = {id(target) for target, _ in added}
+            others = [t.key for t in self.routing if t.callback is callback and id(t) not in mine]
+        replay(self.retained, added, self.routing.deliver_one, others)
+
+    def clear(self, key: tuple[str, ...], topic: Topic[Any]) -> bool:
+        """Forget the value retained for ``key``; tell the bridges (they send a tombstone)."""
+        self.check_open()
+        loop = self.loop
+        if loop is not None and loop.is_running() and _get_ident() != self.loop_thread:
+            raise RuntimeError("clear must be called in the hub's event loop thread")
+        found = self.retained.clear(key)
+        for on_clear in list(self.retained.on_clear):
+            on_clear(topic)
+        return found
+
+    def clear_remote(self, key: Any) -> None:
+        """Apply a tombstone that arrived through a bridge (no bridge is told of it)."""
+        self.retained.clear(tuple(key))
+
+    def add_clear_listener(self, callback: Callable[[Topic[Any]], None]) -> None:
+        """Call ``callback(topic)`` on each ``Hub.clear`` (a bridge sends the tombstone)."""
+        self.retained.on_clear.append(callback)
+
+    def remove_clear_listener(self, callback: Callable[[Topic[Any]], None]) -> None:
+        if callback in self.retained.on_clear:
+            self.retained.on_clear.remove(callback)
 
     def targets(self, key: Any) -> list[Target]:
         """The targets a publish on ``key`` reaches (for a pattern: on some key it matches)."""
@@ -362,14 +415,18 @@ class Hub:
     ``publish`` is synchronous: sync callbacks run before it returns; async listeners' queues
     receive the message before it returns. Routing cost does not grow with the number of
     subscriptions; resolved routes are cached for up to ``route_cache_size`` distinct keys.
+    Values published through retained topics are kept for up to ``max_retained`` distinct
+    keys (the least recently published key is forgotten first).
     """
 
-    def __init__(self, *, route_cache_size: int = 65_536) -> None:
+    def __init__(
+        self, *, route_cache_size: int = 65_536, max_retained: int = DEFAULT_MAX_RETAINED
+    ) -> None:
         if type(route_cache_size) is not int:
             raise TypeError(f"route_cache_size must be int, got {route_cache_size!r}")
         if route_cache_size < 1:
             raise ValueError(f"route_cache_size must be >= 1, got {route_cache_size}")
-        self._core = HubCore(route_cache_size)
+        self._core = HubCore(route_cache_size, check_max_retained(max_retained))
         self._routing = self._core.routing  # the hot path's, one attribute away
 
     # -- publishing -------------------------------------------------------------------------
@@ -401,6 +458,8 @@ class Hub:
         if type(key) is not Key and isinstance(key, Topic):
             source = key._validator
             message = key.validate(message)
+            if key.retain:
+                routing.retained.put(key, message, key._validator)
         route.hits += 1
         if route.slow and route.slow is not source:
             errors = routing.dispatch_slow(route, key, message, source)
@@ -478,7 +537,9 @@ class Hub:
             raise TypeError(f"unread must be callable or None, got {unread!r}")
         check_plain(callback, "a Subscriber's add_async_listener runs async functions")
         check_listener_types(callback, (check_pattern(key),))
-        self._core.subscribe(key, callback, unread=unread)
+        added: list[tuple[Target, int]] = []
+        self._core.subscribe(key, callback, unread=unread, added=added)
+        self._core.replay(added)
 
     def remove_subscriber(
         self,
@@ -531,7 +592,33 @@ class Hub:
             subscriptions=routing.router.count,
             cached_routes=len(routing.cache),
             route_cache_size=routing.cache_size,
+            retained=len(routing.retained),
+            max_retained=routing.retained.max_size,
         )
+
+    # -- retained values --------------------------------------------------------------------
+
+    def last(self, topic: Topic[T]) -> T | None:
+        """The value retained for the concrete, retained ``topic``, or None if there is none.
+
+        A value retained through a topic of another payload type is converted as for a
+        listener of ``topic`` (:class:`PayloadValidationError` if it does not validate).
+        """
+        key = _check_retained(topic, "last")
+        entry = self._routing.retained.get(key)
+        if entry is None:
+            return None
+        if entry.source is topic._validator:
+            return cast("T", entry.message)
+        return convert_for_listener(topic, key, entry.message, entry.source)
+
+    def clear(self, topic: Topic[Any]) -> bool:
+        """Forget the value retained for the concrete, retained ``topic`` (a tombstone).
+
+        Later subscribers do not receive it, and bridges send the tombstone to their peers.
+        Listeners already subscribed receive nothing. Returns whether a value was retained.
+        """
+        return self._core.clear(_check_retained(topic, "clear"), topic)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -586,7 +673,8 @@ class Hub:
             if not future.done() and (where is None or where(message)):
                 future.set_result((Key(*key), message))
 
-        self.add_subscriber(topic, listener)
+        # Not add_subscriber: the next message, never a retained one replayed.
+        self._core.subscribe(topic, listener)
         try:
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
@@ -595,6 +683,22 @@ class Hub:
         finally:
             if not self.closed:
                 self.remove_subscriber(topic, listener)
+
+
+def _check_retained(topic: object, method: str) -> tuple[str, ...]:
+    """The key of a concrete, retained topic given to ``method``, or the error saying why not."""
+    if not isinstance(topic, Topic):
+        raise TypeError(f"topic must be a Topic, got {describe(topic)}")
+    if not topic.retain:
+        raise ValueError(
+            f"topic must be retained (Topic(..., retain=True)) for {method}(), got {topic!r}"
+        )
+    if WILDCARD in topic:
+        raise InvalidKeyError(
+            f"topic must be concrete (no wildcard '*') for {method}(), got {tuple(topic)!r}",
+            tuple(topic),
+        )
+    return tuple(topic)
 
 
 class Topology(NamedTuple):

@@ -112,8 +112,9 @@ class BridgeFailure:
     subject: str
     """The NATS subject involved, or '' when there is none."""
     reason: str
-    """Incoming: ``invalid_json``, ``invalid_payload``, ``invalid_subject`` or ``forged`` (a
-    message claiming this bridge's origin with an id it never sent). Outgoing:
+    """Incoming: ``invalid_json``, ``invalid_payload``, ``invalid_subject``, ``forged`` (a
+    message claiming this bridge's origin with an id it never sent) or ``invalid_tombstone`` (a
+    tombstone on a key of no retained topic). Outgoing:
     ``unserialisable`` (not JSON: NaN, Infinity, non-UTF-8 bytes, ...), ``invalid_key`` or
     ``publish``. Connection: ``server``, ``disconnected`` and ``reconnected`` (once per outage)."""
     error: str

@@ -115,6 +115,17 @@ class Router:
         root = self._root
         return root.star is not None or part in root.children
 
+    def get(self, pattern: tuple[str, ...], callback: object) -> Target | None:
+        """The target of ``callback`` under exactly ``pattern``, None if there is none."""
+        node: _Node | None = self._root
+        for part in pattern:
+            assert node is not None
+            node = node.star if part == WILDCARD else node.children.get(part)
+            if node is None:
+                return None
+        assert node is not None
+        return self._bucket(node, pattern).get(callback)
+
     def match(self, key: tuple[str, ...]) -> list[Target]:
         """Targets whose pattern matches ``key``, in subscription order, one per callback."""
         found: list[Target] = []

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ._callbacks import check_result
 from ._key import WILDCARD, Key, check_pattern, check_publishable, overlaps
 from ._meta import Reporter
+from ._retain import RetainedStore
 from ._router import Router, Target
 from ._stats import Counters
 from ._topic import Topic, Validator, convert_or_error
@@ -100,12 +101,15 @@ class Routing:
         "published",
         "delivered",
         "reporter",
+        "retained",
         "router",
     )
 
-    def __init__(self, cache_size: int, reporter: Reporter) -> None:
+    def __init__(self, cache_size: int, reporter: Reporter, retained: RetainedStore) -> None:
         self.router = Router()
         self.reporter = reporter
+        # The last values of retained topics: stored as they are dispatched (see dispatch).
+        self.retained = retained
         # Concrete key -> its route. Every entry is valid: a change of subscriptions drops the
         # entries it affects (a concrete pattern's own, or all of them), so a hit needs no check.
         self.cache: dict[tuple[str, ...], Route] = {}
@@ -262,6 +266,9 @@ class Routing:
         :class:`QueueFullError` (the first one) after every other target got the message when
         ``raise_errors``, else they are logged (the drop is reported by the queue itself).
         """
+        if source is not None and isinstance(key, Topic) and key.retain:
+            # Retained when dispatched (not when validated): apublish may wait between the two.
+            self.retained.put(key, message, source)
         route.hits += 1
         if route.slow and route.slow is not source:
             errors = self.dispatch_slow(route, key, message, source)
@@ -325,6 +332,33 @@ class Routing:
                 self.target_failed(target, key, exc)
         return errors
 
+    def deliver_one(
+        self, target: Target, key: Any, message: Any, source: Validator[Any] | None
+    ) -> None:
+        """Hand ``message`` to one target only (a retained value replayed to a subscription).
+
+        Converted and counted as ``dispatch_slow`` would for this target; a full queue's
+        refusal is counted and reported by the queue, never raised.
+        """
+        stats = target.stats
+        if target.inbox is None and stats is not None:
+            stats.delivered += 1  # a sync listener's count is of attempts, less its failures
+        if target.validator is not None and target.validator is not source:
+            topic = cast("Topic[Any]", target.key)
+            converted, payload = convert_or_error(topic, key, message, source, target.label)
+            if not converted:
+                self.target_failed(target, key, payload)
+                return
+            message = payload
+        self.delivered += 1
+        try:
+            if (result := target.callback(key, message)) is not None:
+                check_result(result)
+        except QueueFullError:
+            pass
+        except Exception as exc:
+            self.target_failed(target, key, exc)
+
     def callback_failed(self, route: Route, callback: object, key: Any, exc: Exception) -> None:
         """Report the failure of ``callback`` (one of ``route``'s) on ``key``."""
         for target in route.targets:
@@ -380,6 +414,10 @@ class Routing:
     def uses(self, callback: object) -> bool:
         """Whether ``callback`` is subscribed to some pattern."""
         return callback in self._callback_counts
+
+    def callback_count(self, callback: object) -> int:
+        """How many patterns ``callback`` is subscribed to."""
+        return self._callback_counts.get(callback, 0)
 
     def targets(self, key: Any) -> list[Target]:
         """The targets a publish on ``key`` reaches (for a pattern: on some key it matches)."""

@@ -18,6 +18,7 @@ from ._hub import Hub, HubCore, internal
 from ._inbox import Inbox, Overflow, check_queue_options
 from ._key import Key, check_pattern
 from ._listener import Listener, drain
+from ._router import Target
 from ._stats import Counters, ListenerStatistics
 from ._stream import Stream
 from .errors import ClosedError, ConsumeQueueNotFoundError, ListenerNotFoundError
@@ -54,8 +55,10 @@ def _subscribe_all(
     stats: Counters,
     label: str,
 ) -> None:
-    """Subscribe ``callback`` to every key, or (if one fails) to none of them."""
+    """Subscribe ``callback`` to every key, or (if one fails) to none of them; then replay
+    the retained values its retained topics match."""
     added: list[Key[Any]] = []
+    targets: list[tuple[Target, int]] = []
     try:
         for key in sorted(keys):
             core.subscribe(
@@ -65,12 +68,14 @@ def _subscribe_all(
                 inbox=inbox,
                 stats=stats,
                 label=label,
+                added=targets,
             )
             added.append(key)
     except BaseException:
         for key in added:
             core.unsubscribe(key, callback)
         raise
+    core.replay(targets)
 
 
 def _unsubscribe_all(core: HubCore, listener: Listener) -> None:
@@ -141,8 +146,10 @@ class Subscriber:
         check_listener_types(callback if sub is None else sub.callback, (pattern,))
         if sub is None:
             sub = self._subscriptions[subscription_id] = _Subscription(callback, None)
-        self._core.subscribe(pattern, sub.callback, label=self._label(sub.callback))
+        added: list[tuple[Target, int]] = []
+        self._core.subscribe(pattern, sub.callback, label=self._label(sub.callback), added=added)
         sub.keys.add(pattern)
+        self._core.replay(added)
 
     def async_subscribe(self, key: Key[T], subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> None:
         """Queue messages on ``key`` for :meth:`consume` under ``subscription_id``.
@@ -157,6 +164,7 @@ class Subscriber:
             inbox = Inbox(label, self._core.reporter.drop)
             sub = self._subscriptions[subscription_id] = _Subscription(inbox.put, inbox)
         inbox_ = sub.inbox
+        added: list[tuple[Target, int]] = []
         self._core.subscribe(
             pattern,
             sub.callback,
@@ -164,8 +172,10 @@ class Subscriber:
             inbox=inbox_,
             stats=inbox_.counters if inbox_ is not None else None,
             label=inbox_.label if inbox_ is not None else None,
+            added=added,
         )
         sub.keys.add(pattern)
+        self._core.replay(added)
 
     subscribe = async_subscribe
 

@@ -645,13 +645,16 @@ class Topic(Key[T]):
     ``name``, ``description`` and ``parameters`` (one name per ``'*'``) are metadata for schema
     export. ``trust_instances=True`` accepts dataclass and model instances in the payload on an
     isinstance check, as pydantic does, without revalidating their fields (faster, but a stdlib
-    dataclass constructor checks nothing).
+    dataclass constructor checks nothing). ``retain=True`` makes the hub keep the last payload
+    published through the topic per concrete key, for :meth:`Hub.last` and for listeners that
+    subscribe later through a retained topic (kept by ``fill``, prefixes and suffixes).
     """
 
     payload_type: TypeForm[T]
     name: str | None
     description: str | None
     parameters: tuple[str | None, ...]
+    retain: bool
     _validator: Validator[T]
 
     def __new__(
@@ -664,6 +667,7 @@ class Topic(Key[T]):
         description: str | None = None,
         parameters: Sequence[str] | None = None,
         trust_instances: bool = False,
+        retain: bool = False,
     ) -> Topic[T]:
         parts = Key.create_from(key)
         if not parts:
@@ -676,6 +680,8 @@ class Topic(Key[T]):
             raise TypeError(f"description must be str or None, got {describe(description)}")
         if not isinstance(trust_instances, bool):
             raise TypeError(f"trust_instances must be bool, got {describe(trust_instances)}")
+        if not isinstance(retain, bool):
+            raise TypeError(f"retain must be bool, got {describe(retain)}")
         wildcards = parts.count(WILDCARD)
         if parameters is None:
             names: tuple[str | None, ...] = (None,) * wildcards
@@ -691,7 +697,7 @@ class Topic(Key[T]):
             if len(set(names)) != len(names):
                 raise ValueError(f"parameters must be distinct, got {names!r}")
         validator: Validator[T] = validator_for(payload_type, trust_instances)
-        return cls._make(parts, validator, name, description, names)
+        return cls._make(parts, validator, name, description, names, retain)
 
     @classmethod
     def _make(
@@ -701,6 +707,7 @@ class Topic(Key[T]):
         name: str | None,
         description: str | None,
         parameters: tuple[str | None, ...],
+        retain: bool = False,
     ) -> Topic[T]:
         self = tuple.__new__(cls, parts)
         self._validator = validator
@@ -708,6 +715,7 @@ class Topic(Key[T]):
         self.name = name
         self.description = description
         self.parameters = parameters
+        self.retain = retain
         return self
 
     @property
@@ -756,7 +764,9 @@ class Topic(Key[T]):
             elif not value:
                 raise ValueError(f"fill value must not be empty for wildcard at position {index}")
             parts[index] = value
-        return self._make(parts, self._validator, self.name, self.description, tuple(kept))
+        return self._make(
+            parts, self._validator, self.name, self.description, tuple(kept), self.retain
+        )
 
     def _derive(self, parts: Key[Any]) -> Topic[T]:
         """The same topic type over ``parts``, which contain this topic's parts contiguously."""
@@ -768,7 +778,12 @@ class Topic(Key[T]):
         before = (None,) * parts[:start].count(WILDCARD)
         after = (None,) * parts[start + len(self) :].count(WILDCARD)
         return self._make(
-            parts, self._validator, self.name, self.description, before + self.parameters + after
+            parts,
+            self._validator,
+            self.name,
+            self.description,
+            before + self.parameters + after,
+            self.retain,
         )
 
     def __add__(self, other: Iterable[str], /) -> Topic[T]:  # type: ignore[override]  # keeps the payload type
@@ -790,10 +805,13 @@ class Topic(Key[T]):
             self.description,
             self.parameters,
             self.trust_instances,
+            self.retain,
         )
 
     def __repr__(self) -> str:
         extra = f", name={self.name!r}" if self.name else ""
+        if self.retain:
+            extra += ", retain=True"
         return f"Topic({tuple(self)!r}, {type_name(self.payload_type)}{extra})"
 
     def __str__(self) -> str:
@@ -808,9 +826,10 @@ def _rebuild_topic(
     description: str | None,
     parameters: tuple[str | None, ...],
     trust_instances: bool,
+    retain: bool = False,
 ) -> Topic[Any]:
     validator: Validator[Any] = validator_for(payload_type, trust_instances)
-    return Topic._make(parts, validator, name, description, parameters)
+    return Topic._make(parts, validator, name, description, parameters, retain)
 
 
 def check_distinct_topics(topics: Iterable[object]) -> None:

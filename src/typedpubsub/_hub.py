@@ -25,6 +25,7 @@ from ._meta import (
     MessageDropped,
     SubscriberEvent,
 )
+from ._request import DEFAULT_TIMEOUT, Requests, RequestTopic
 from ._router import Router, Target
 from ._stats import Counters, HubStatistics
 from ._topic import Topic, Validator, convert_for_listener
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["Hub", "callback_label"]
 
 T = TypeVar("T", default=Any)
+Req = TypeVar("Req", default=Any)
+Resp = TypeVar("Resp", default=Any)
 
 logger = logging.getLogger("typedpubsub")
 
@@ -120,6 +123,7 @@ class Hub:
         # Typed subscriptions by (pattern, payload type), to warn once about overlapping types.
         self._typed_patterns: dict[tuple[tuple[str, ...], object], list[Any]] = {}
         self._warned_overlaps: set[tuple[object, ...]] = set()
+        self._requests = Requests(self)  # responders and requests in flight (_request.py)
         self._bind_loop()
 
     # -- publishing -------------------------------------------------------------------------
@@ -725,6 +729,7 @@ class Hub:
         """
         if self._closed:
             return
+        self._requests.close()  # requests in flight fail with ClosedError
         subscribers = list(self._subscribers)
         await asyncio.gather(*(s.aclose(timeout=timeout) for s in subscribers))
         self._closed = True
@@ -751,6 +756,23 @@ class Hub:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{self._router.count} subscriptions"
         return f"<Hub {state}>"
+
+    async def request(
+        self,
+        topic: RequestTopic[Req, Resp],
+        payload: Req,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> Resp:
+        """Send ``payload`` on the concrete ``topic`` and return the validated reply.
+
+        The payload is validated first; listeners of the key observe it; the first responder
+        registered for a matching pattern answers (or, if none is local, a bridge's remote
+        one). Raises :class:`NoResponderError`, :class:`RequestTimeoutError` after ``timeout``
+        seconds (None: wait for ever), or :class:`ResponderError` if the responder raised.
+        """
+        self._bind_loop()
+        return await self._requests.request(topic, payload, timeout)
 
     async def wait_for(
         self,

@@ -10,7 +10,7 @@ import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from collections.abc import Set as AbstractSet
-from typing import Any, Generic
+from typing import Any, Generic, cast
 
 from typing_extensions import Self, TypeVar
 
@@ -18,12 +18,15 @@ from ._callbacks import check_listener_types, is_async_callable
 from ._hub import Hub, callback_label
 from ._inbox import Inbox, Overflow, check_queue_options
 from ._key import Key, _describe, check_pattern
+from ._request import Handler, RequestTopic
 from ._stats import Counters, ListenerStatistics
 from .errors import ClosedError, ConsumeQueueNotFoundError, ListenerNotFoundError
 
 __all__ = ["Stream", "Subscriber"]
 
 T = TypeVar("T", default=Any)
+Req = TypeVar("Req", default=Any)
+Resp = TypeVar("Resp", default=Any)
 
 logger = logging.getLogger("typedpubsub")
 
@@ -166,6 +169,7 @@ class Subscriber:
         self._subscriptions: dict[str, _Subscription] = {}
         self._listeners: dict[tuple[frozenset[Key[Any]], object], _Listener] = {}
         self._streams: weakref.WeakSet[Stream[Any]] = weakref.WeakSet()
+        self._responders: dict[tuple[Key[Any], object], None] = {}
         self._closed = False
         hub._attach(self)
 
@@ -386,6 +390,25 @@ class Subscriber:
             _unsubscribe(self._hub, listener)
         await _drain(listeners, timeout)
 
+    # -- responders -------------------------------------------------------------------------
+
+    def add_responder(self, topic: RequestTopic[Req, Resp], handler: Handler[Req, Resp]) -> None:
+        """Answer requests on ``topic`` (a pattern): ``handler(key, request)`` returns the reply.
+
+        ``handler`` may be async (run in its own task, cancelled at the request's timeout) or
+        plain (run inside ``request``). Of several responders whose patterns match a key, the
+        first registered answers. What it raises is reported as a listener's failure and
+        reaches the requester as :class:`ResponderError`.
+        """
+        self._check_open()
+        if self._hub._requests.add(topic, handler, self._label(handler)):
+            self._responders[(topic, handler)] = None
+
+    def remove_responder(self, topic: RequestTopic[Any, Any], handler: Callable[..., Any]) -> None:
+        """Stop ``handler`` answering on ``topic``; requests it is answering still complete."""
+        self._hub._requests.remove(topic, handler)
+        self._responders.pop((topic, handler), None)
+
     # -- streams ----------------------------------------------------------------------------
 
     def stream(
@@ -458,6 +481,8 @@ class Subscriber:
         if self._closed:
             return
         self._closed = True
+        for topic, handler in list(self._responders):
+            self.remove_responder(cast("RequestTopic[Any, Any]", topic), cast("Any", handler))
         for stream in list(self._streams):
             await stream.aclose()
         for subscription_id, sub in list(self._subscriptions.items()):

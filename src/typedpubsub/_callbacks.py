@@ -132,7 +132,7 @@ def check_reply_type(callback: object, response_type: Any, topic: object) -> Non
     except Exception:  # unresolvable annotations, builtins without a signature: no check
         return
     returned = signature.return_annotation
-    if returned is inspect.Signature.empty:
+    if returned is inspect.Signature.empty or returned is Any:
         return
     if returned is None:
         returned = type(None)

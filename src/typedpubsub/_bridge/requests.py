@@ -168,8 +168,9 @@ class RequestBridge:
             return
         wanted = self._wanted()
         for subject in [s for s in self._subscriptions if s not in wanted]:
-            subscription = self._subscriptions.pop(subject)
-            await subscription.unsubscribe()
+            # Drained, not dropped: a request already on its way is answered (no_responder),
+            # where an unsubscribed one would leave its requester waiting for the timeout.
+            await self._subscriptions.pop(subject).drain()
         for subject, topic in wanted.items():
             if subject not in self._subscriptions:
 

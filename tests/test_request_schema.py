@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,6 @@ def test_request_operation_direction_and_determinism() -> None:
 
 def test_reply_name_must_be_free() -> None:
     """A topic named like a request topic's reply is refused, naming both."""
-    clash = [ADD, Topic(("calc", "reply"), int, name="addReply")]
+    clash: list[Topic[Any]] = [ADD, Topic(("calc", "reply"), int, name="addReply")]
     with pytest.raises(ValueError, match=r"^topic names must leave 'addReply' to the reply of "):
         schema.asyncapi(clash)

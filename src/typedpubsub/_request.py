@@ -209,6 +209,9 @@ class Requests:
         self._forwarders: list[tuple[Key[Any], Forward]] = []
         self._watchers: list[Callable[[], None]] = []
         self._pending: set[asyncio.Task[Any]] = set()
+        # The responder per requested key, until responders change (Router.match walks the
+        # trie: about a third of a request's own time without it).
+        self._found: dict[tuple[str, ...], _Responder | None] = {}
         self._closed = False
 
     # -- responders -------------------------------------------------------------------------
@@ -255,14 +258,24 @@ class Requests:
             self._watchers.remove(callback)
 
     def _changed(self) -> None:
+        self._found.clear()
         for watcher in list(self._watchers):
             watcher()
 
     def _find(self, key: tuple[str, ...]) -> _Responder | None:
         # The first responder registered whose pattern matches answers (Router.match: in
         # registration order).
+        found = self._found
+        try:
+            return found[key]
+        except KeyError:
+            pass
         targets = self._router.match(key)
-        return cast("_Responder", targets[0]) if targets else None
+        responder = cast("_Responder", targets[0]) if targets else None
+        if len(found) >= _FOUND_CACHE:
+            found.clear()
+        found[key] = responder
+        return responder
 
     # -- forwarders (bridges) ---------------------------------------------------------------
 
@@ -350,29 +363,31 @@ class Requests:
             except Exception as exc:
                 raise self._failed(responder, key, exc) from None
             return self._checked(responder, key, reply)
-        task = asyncio.get_running_loop().create_task(self._call(responder, key, request))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._call(responder, key, request))
+        pending = self._pending
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        # Awaited directly (asyncio.wait costs a loop turn more per request); the timer and
+        # close() cancel the handler's task, which ends the await with CancelledError, and
+        # cancelling the requester cancels the task it awaits.
+        expired: list[bool] = []
+        timer = None if timeout is None else loop.call_later(timeout, _expire, task, expired)
         try:
-            done, _ = await asyncio.wait({task}, timeout=timeout)
+            return await task
         except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if not done:
-            task.cancel()
-            raise RequestTimeoutError(
-                f"no reply on key {tuple(key)!r} within {timeout} s", tuple(key), timeout
-            )
-        if task.cancelled():
-            if self._closed:
-                raise ClosedError(f"hub closed while the request on {tuple(key)!r} was pending")
-            raise ResponderError(
-                f"responder {responder.label} on key {tuple(key)!r} was cancelled",
-                tuple(key),
-                "CancelledError",
-                "",
-            )
-        return task.result()
+            if expired:
+                raise RequestTimeoutError(
+                    f"no reply on key {tuple(key)!r} within {timeout} s", tuple(key), timeout
+                ) from None
+            if self._closed and task.cancelled():
+                raise ClosedError(
+                    f"hub closed while the request on {tuple(key)!r} was pending"
+                ) from None
+            raise  # the requester was cancelled (and with it the handler's task)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _call(self, responder: _Responder, key: Key[Any], request: object) -> Any:
         try:
@@ -400,6 +415,15 @@ class Requests:
         self._closed = True
         for task in list(self._pending):
             task.cancel()
+
+
+_FOUND_CACHE = 4096
+
+
+def _expire(task: asyncio.Task[Any], expired: list[bool]) -> None:
+    if not task.done():
+        expired.append(True)
+        task.cancel()
 
 
 def responder_error(

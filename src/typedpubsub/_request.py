@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Union, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Union, cast
 
 from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import TypeForm, TypeVar
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "Answerable",
     "Forward",
     "Handler",
     "RequestTopic",
@@ -50,6 +51,10 @@ __all__ = [
 
 Req = TypeVar("Req", default=Any)
 Resp = TypeVar("Resp", default=Any)
+# Covariant in the class: only produced (a RequestTopic[A, Sum] is a RequestTopic[A, object]),
+# which lets mypy type `print(await hub.request(...))` (an `object` context); add_responder
+# binds it exactly through Answerable instead.
+Resp_co = TypeVar("Resp_co", covariant=True, default=Any)
 
 logger = logging.getLogger("typedpubsub")
 
@@ -62,7 +67,14 @@ Handler = Union[Callable[[Key, Req], Awaitable[Resp]], Callable[[Key, Req], Resp
 Forward = Callable[["RequestTopic[Any, Any]", Key, Any, "float | None"], Awaitable[Any]]
 
 
-class RequestTopic(Topic[Req], Generic[Req, Resp]):
+class Answerable(Protocol[Req, Resp]):
+    """What add_responder takes: mutable attributes make both types exact (invariant)."""
+
+    payload_type: TypeForm[Req]
+    response_type: TypeForm[Resp]
+
+
+class RequestTopic(Topic[Req], Generic[Req, Resp_co]):
     """A topic whose messages are requests answered by a reply of ``response_type``.
 
     ``RequestTopic(('rpc', 'add'), AddRequest, Sum)`` is a ``RequestTopic[AddRequest, Sum]``:
@@ -71,21 +83,21 @@ class RequestTopic(Topic[Req], Generic[Req, Resp]):
     prefixes keep both types. Both types follow the rules of :class:`Topic`.
     """
 
-    response_type: TypeForm[Resp]
-    _response: Validator[Resp]
+    response_type: TypeForm[Resp_co]
+    _response: Validator[Any]
 
     def __new__(
         cls,
         key: PossibleKey,
         request_type: TypeForm[Req],
-        response_type: TypeForm[Resp],
+        response_type: TypeForm[Resp_co],
         /,
         *,
         name: str | None = None,
         description: str | None = None,
         parameters: Sequence[str] | None = None,
         trust_instances: bool = False,
-    ) -> RequestTopic[Req, Resp]:
+    ) -> RequestTopic[Req, Resp_co]:
         topic = Topic.__new__(
             cls,
             key,
@@ -95,10 +107,10 @@ class RequestTopic(Topic[Req], Generic[Req, Resp]):
             parameters=parameters,
             trust_instances=trust_instances,
         )
-        response: Validator[Resp] = validator_for(response_type, trust_instances)
-        return cast("RequestTopic[Req, Resp]", topic)._with_response(response)
+        response: Validator[Any] = validator_for(response_type, trust_instances)
+        return cast("RequestTopic[Req, Resp_co]", topic)._with_response(response)
 
-    def _with_response(self, response: Validator[Resp]) -> RequestTopic[Req, Resp]:
+    def _with_response(self, response: Validator[Any]) -> RequestTopic[Req, Resp_co]:
         self._response = response
         self.response_type = response.payload_type
         return self
@@ -108,27 +120,27 @@ class RequestTopic(Topic[Req], Generic[Req, Resp]):
         """The pydantic ``TypeAdapter`` of the response type (for JSON and JSON Schema)."""
         return self._response.adapter
 
-    def validate_response(self, reply: object) -> Resp:
+    def validate_response(self, reply: object) -> Resp_co:
         """Return ``reply`` as a valid ``Resp``; raise :class:`PayloadValidationError` otherwise."""
         try:
-            return self._response.validate(reply)
+            return cast("Resp_co", self._response.validate(reply))
         except PydanticValidationError as exc:
             raise format_validation_error(self, self, exc, self.response_type, "reply") from exc
 
-    def fill(self, *values: str, **named: str) -> RequestTopic[Req, Resp]:
+    def fill(self, *values: str, **named: str) -> RequestTopic[Req, Resp_co]:
         """Replace the wildcards, in order or by parameter name, to get a concrete topic."""
-        topic = cast("RequestTopic[Req, Resp]", super().fill(*values, **named))
+        topic = cast("RequestTopic[Req, Resp_co]", super().fill(*values, **named))
         return topic._with_response(self._response)
 
-    def _derive(self, parts: Key[Any]) -> RequestTopic[Req, Resp]:
-        topic = cast("RequestTopic[Req, Resp]", super()._derive(parts))
+    def _derive(self, parts: Key[Any]) -> RequestTopic[Req, Resp_co]:
+        topic = cast("RequestTopic[Req, Resp_co]", super()._derive(parts))
         return topic._with_response(self._response)
 
-    def __add__(self, other: Iterable[str], /) -> RequestTopic[Req, Resp]:  # type: ignore[override]  # keeps both types, as Topic's does
-        return cast("RequestTopic[Req, Resp]", super().__add__(other))
+    def __add__(self, other: Iterable[str], /) -> RequestTopic[Req, Resp_co]:  # type: ignore[override]  # keeps both types, as Topic's does
+        return cast("RequestTopic[Req, Resp_co]", super().__add__(other))
 
-    def __radd__(self, other: Iterable[str], /) -> RequestTopic[Req, Resp]:
-        return cast("RequestTopic[Req, Resp]", super().__radd__(other))
+    def __radd__(self, other: Iterable[str], /) -> RequestTopic[Req, Resp_co]:
+        return cast("RequestTopic[Req, Resp_co]", super().__radd__(other))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _rebuild_request_topic, (
@@ -178,7 +190,7 @@ def check_timeout(timeout: object) -> float | None:
 def parse_reply(topic: RequestTopic[Any, Resp], key: Sequence[str], data: bytes) -> Resp:
     """A JSON reply as a valid ``Resp`` of ``topic``, or :class:`PayloadValidationError`."""
     try:
-        return topic._response.validate_json(data)
+        return cast("Resp", topic._response.validate_json(data))
     except PydanticValidationError as exc:
         raise format_validation_error(key, topic, exc, topic.response_type, "reply") from exc
 
@@ -310,10 +322,11 @@ class Requests:
             return cast("Resp", reply)
         source = responder.topic._response
         try:
-            return topic._response.validate(reply)
+            return cast("Resp", topic._response.validate(reply))
         except PydanticValidationError as exc:
             try:  # another reply type on the same key: its dump gets a second chance
-                return topic._response.validate(source.adapter.dump_python(reply, warnings=False))
+                dump = source.adapter.dump_python(reply, warnings=False)
+                return cast("Resp", topic._response.validate(dump))
             except Exception:
                 raise format_validation_error(
                     key, topic, exc, topic.response_type, "reply"

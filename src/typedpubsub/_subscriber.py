@@ -18,7 +18,7 @@ from ._callbacks import check_listener_types, is_async_callable
 from ._hub import Hub, callback_label
 from ._inbox import Inbox, Overflow, check_queue_options
 from ._key import Key, _describe, check_pattern
-from ._request import Handler, RequestTopic
+from ._request import Answerable, Handler, RequestTopic
 from ._stats import Counters, ListenerStatistics
 from .errors import ClosedError, ConsumeQueueNotFoundError, ListenerNotFoundError
 
@@ -392,7 +392,7 @@ class Subscriber:
 
     # -- responders -------------------------------------------------------------------------
 
-    def add_responder(self, topic: RequestTopic[Req, Resp], handler: Handler[Req, Resp]) -> None:
+    def add_responder(self, topic: Answerable[Req, Resp], handler: Handler[Req, Resp]) -> None:
         """Answer requests on ``topic`` (a pattern): ``handler(key, request)`` returns the reply.
 
         ``handler`` may be async (run in its own task, cancelled at the request's timeout) or
@@ -402,7 +402,7 @@ class Subscriber:
         """
         self._check_open()
         if self._hub._requests.add(topic, handler, self._label(handler)):
-            self._responders[(topic, handler)] = None
+            self._responders[(cast("Key[Any]", topic), handler)] = None
 
     def remove_responder(self, topic: RequestTopic[Any, Any], handler: Callable[..., Any]) -> None:
         """Stop ``handler`` answering on ``topic``; requests it is answering still complete."""

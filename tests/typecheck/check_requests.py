@@ -65,6 +65,10 @@ def wrong_sync_reply(key: Key, request: Add) -> str:
     return ""
 
 
+async def ask_for_object(hub: Hub, topic: RequestTopic[Add, object]) -> None:
+    assert_type(await hub.request(topic.fill("s1"), Add(1, 2)), object)
+
+
 async def main() -> None:
     hub = Hub()
     subscriber = Subscriber(hub, "s")
@@ -79,6 +83,9 @@ async def main() -> None:
 
     reply = await hub.request(ADD.fill("s1"), Add(1, 2))
     assert_type(reply, Sum)
+    print(await hub.request(ADD.fill("s1"), Add(1, 2)))  # an `object` context
+    replies: list[object] = [await hub.request(ADD.fill("s1"), Add(1, 2))]
+    await ask_for_object(hub, ADD)  # the reply type is covariant
     assert_type(await hub.request(ADD.fill("s1"), Add(1, 2), timeout=None), Sum)
     assert_type(await hub.request(RequestTopic("k", int, str), 1, timeout=0.5), str)
     await hub.request(ADD.fill("s1"), 3)  # type: ignore[misc]  # pyright: ignore[reportArgumentType]
@@ -90,7 +97,7 @@ async def main() -> None:
     publisher = Publisher(hub, Key("rpc"))
     assert_type(await publisher.request(RequestTopic(("s1", "add"), Add, Sum), Add(1, 2)), Sum)
     await publisher.request(RequestTopic(("s1", "add"), Add, Sum), 3)  # type: ignore[misc]  # pyright: ignore[reportArgumentType]
-    del wrong
+    del wrong, replies
 
 
 untyped: RequestTopic = ADD  # a bare RequestTopic is RequestTopic[Any, Any]

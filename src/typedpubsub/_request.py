@@ -11,13 +11,13 @@ from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import TypeForm, TypeVar
 
 from ._callbacks import (
-    callback_label,
     check_listener_types,
     check_reply_type,
     check_result,
     is_async_callable,
 )
-from ._key import Key, PossibleKey, _describe, check_pattern, check_publishable, is_subset
+from ._describe import callback_label, describe
+from ._key import Key, PossibleKey, check_pattern, check_publishable, is_subset
 from ._router import Router, Target
 from ._topic import (
     Topic,
@@ -36,7 +36,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from ._hub import Hub
+    from ._hub import HubCore
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -180,7 +180,7 @@ def check_timeout(timeout: object) -> float | None:
     if timeout is None:
         return None
     if type(timeout) not in (int, float):
-        raise TypeError(f"timeout must be a number or None, got {_describe(timeout)}")
+        raise TypeError(f"timeout must be a number or None, got {describe(timeout)}")
     seconds = float(cast("float", timeout))
     if not seconds > 0 or seconds == float("inf"):
         raise ValueError(f"timeout must be > 0 and finite, got {timeout!r}")
@@ -214,8 +214,8 @@ class Requests:
     requests through :meth:`answer`.
     """
 
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
+    def __init__(self, core: HubCore) -> None:
+        self._core = core
         self._router = Router()
         self._seq = 0
         self._forwarders: list[tuple[Key[Any], Forward]] = []
@@ -233,9 +233,9 @@ class Requests:
         if self._closed:
             raise ClosedError("hub is closed; create a new Hub")
         if not isinstance(topic, RequestTopic):
-            raise TypeError(f"topic must be a RequestTopic, got {_describe(topic)}")
+            raise TypeError(f"topic must be a RequestTopic, got {describe(topic)}")
         if not callable(handler):
-            raise TypeError(f"handler must be callable, got {_describe(handler)}")
+            raise TypeError(f"handler must be callable, got {describe(handler)}")
         pattern = cast("RequestTopic[Any, Any]", check_pattern(topic, "topic"))
         check_listener_types(handler, (pattern,))
         check_reply_type(handler, pattern.response_type, pattern)
@@ -305,7 +305,7 @@ class Requests:
     ) -> Resp:
         """Validate, let listeners observe, and ask the first responder (or a bridge)."""
         if not isinstance(topic, RequestTopic):
-            raise TypeError(f"topic must be a RequestTopic, got {_describe(topic)}")
+            raise TypeError(f"topic must be a RequestTopic, got {describe(topic)}")
         seconds = check_timeout(timeout)
         key = check_publishable(topic, "topic")
         self._check_open()
@@ -354,7 +354,7 @@ class Requests:
     async def _observe(self, key: Key[Any], request: object, source: Validator[Any] | None) -> None:
         # Listeners of the key get the request as a message; never a bridge's outbound one,
         # which would send it out as a publish.
-        waiting = self._hub._deliver_remote(key, request, source)
+        waiting = self._core.deliver(key, request, source, local=True, wait=True)
         if waiting is not None:
             await waiting
 
@@ -420,7 +420,7 @@ class Requests:
 
     def _failed(self, responder: _Responder, key: Key[Any], exc: Exception) -> ResponderError:
         """Report a responder's failure as a listener's, and the error the requester gets."""
-        self._hub.report_listener_error(key, responder.label, exc)
+        self._core.reporter.listener_error(key, responder.label, exc)
         return responder_error(key, type(exc).__name__, _text(exc), responder.label)
 
     def close(self) -> None:

@@ -34,7 +34,7 @@ from ..errors import (
 from .headers import ERROR_HEADER, ERROR_TYPE_HEADER, TIMEOUT_HEADER
 
 if TYPE_CHECKING:
-    from .._hub import Hub
+    from .._hub import HubCore
 
 __all__ = ["DEFAULT_QUEUE_GROUP", "RequestBridge"]
 
@@ -64,7 +64,7 @@ class RequestBridge:
 
     def __init__(
         self,
-        hub: Hub,
+        core: HubCore,
         topics: Sequence[RequestTopic[Any, Any]],
         subject_of: Callable[[Sequence[str]], str],
         pattern_subject_of: Callable[[Sequence[str]], str],
@@ -74,7 +74,7 @@ class RequestBridge:
         report: Report,
         max_reply_bytes: int | None = None,
     ) -> None:
-        self.hub = hub
+        self._core = core
         self.topics = tuple(topics)
         self._subject_of = subject_of
         self._pattern_subject_of = pattern_subject_of
@@ -100,7 +100,7 @@ class RequestBridge:
         if not self.topics:
             return
         self._nc = nc
-        requests = self.hub._requests
+        requests = self._core.requests
         for topic in self.topics:
             requests.add_forwarder(topic, self._forward)
         requests.watch(self._changed)
@@ -112,7 +112,7 @@ class RequestBridge:
             self._closed = True
             return
         self._closed = True
-        requests = self.hub._requests
+        requests = self._core.requests
         requests.unwatch(self._changed)
         requests.remove_forwarder(self._forward)
         if self._syncing is not None:
@@ -149,7 +149,7 @@ class RequestBridge:
     def _wanted(self) -> dict[str, RequestTopic[Any, Any]]:
         """Subject to subscribe -> the bridged topic it serves, for the local responders."""
         wanted: dict[str, RequestTopic[Any, Any]] = {}
-        patterns = self.hub._requests.patterns()
+        patterns = self._core.requests.patterns()
         for topic in self.topics:
             for pattern in patterns:
                 if is_subset(tuple(pattern), tuple(topic)):
@@ -283,7 +283,7 @@ class RequestBridge:
             await self._respond(msg, b"", "responder", "PayloadValidationError", error)
             return
         try:
-            reply, responder_topic = await self.hub._requests.answer(
+            reply, responder_topic = await self._core.requests.answer(
                 key, payload, topic._validator, timeout
             )
             data = responder_topic.response_adapter.dump_json(reply)

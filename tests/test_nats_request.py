@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from typedpubsub import (
+    ClosedError,
     Hub,
     Key,
     NoResponderError,
@@ -307,3 +309,33 @@ async def test_hostile_requests_are_answered_or_rejected(server: NatsServer) -> 
             finally:
                 await nc.close()
         await subscriber.aclose()
+
+
+async def test_closing_fails_requests_waiting_across_nats(server: NatsServer) -> None:
+    """A request waiting for a remote reply fails with ClosedError when its bridge or hub closes."""
+    nc = await nats.connect(server.url)
+    try:
+
+        async def never_reply(msg: Msg) -> None:
+            pass
+
+        await nc.subscribe("calc.*.add", cb=never_reply)
+        await nc.flush()
+        for closing in ("bridge", "hub"):
+            hub = Hub()
+            bridge = NatsBridge(hub, [ADD], servers=server.url)
+            await bridge.start()
+            task = asyncio.ensure_future(hub.request(ADD.fill("c"), Add(1, 1), timeout=None))
+            await eventually(functools.partial(_asking, bridge))
+            await asyncio.wait_for(bridge.aclose() if closing == "bridge" else hub.aclose(), 10)
+            with pytest.raises(ClosedError, match=r"closed while the request"):
+                await asyncio.wait_for(task, 10)
+            await bridge.aclose()
+            await hub.aclose()
+    finally:
+        await nc.close()
+
+
+def _asking(bridge: NatsBridge) -> bool:
+    """Whether the bridge has a request on its way (white-box: no event announces it)."""
+    return bool(bridge._requests._asking)

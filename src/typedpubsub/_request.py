@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Union, cast
 
 from pydantic import ValidationError as PydanticValidationError
@@ -64,7 +64,7 @@ DEFAULT_TIMEOUT = 10.0
 # A sync handler returns the reply; an async one returns an awaitable of it.
 Handler = Union[Callable[[Key, Req], Awaitable[Resp]], Callable[[Key, Req], Resp]]  # noqa: UP007 - a runtime alias on 3.10 needs Union
 # A bridge's way to send a request on: (topic, key, validated payload, timeout) -> reply.
-Forward = Callable[["RequestTopic[Any, Any]", Key, Any, "float | None"], Awaitable[Any]]
+Forward = Callable[["RequestTopic[Any, Any]", Key, Any, "float | None"], Coroutine[Any, Any, Any]]
 
 
 class Answerable(Protocol[Req, Resp]):
@@ -315,7 +315,9 @@ class Requests:
         if responder is None:
             for pattern, forward in self._forwarders:
                 if is_subset(key, pattern):
-                    return cast("Resp", await forward(topic, key, request, seconds))
+                    # The bridge bounds it with the timeout (and reports it the same way).
+                    forwarded = forward(topic, key, request, seconds)
+                    return cast("Resp", await self._in_task(forwarded, key, None))
             raise NoResponderError(f"no responder for key {tuple(key)!r}", tuple(key))
         reply = await self._run(responder, key, request, topic._validator, seconds)
         if responder.topic._response is topic._response:
@@ -376,8 +378,14 @@ class Requests:
             except Exception as exc:
                 raise self._failed(responder, key, exc) from None
             return self._checked(responder, key, reply)
+        return await self._in_task(self._call(responder, key, request), key, timeout)
+
+    async def _in_task(
+        self, work: Coroutine[Any, Any, Any], key: Key[Any], timeout: float | None
+    ) -> Any:
+        """Run ``work`` (a handler, or a bridge forwarding) in a task that close() cancels."""
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self._call(responder, key, request))
+        task = loop.create_task(work)
         pending = self._pending
         pending.add(task)
         task.add_done_callback(pending.discard)

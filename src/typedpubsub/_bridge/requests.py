@@ -86,6 +86,7 @@ class RequestBridge:
         self._nc: Client | None = None
         self._subscriptions: dict[str, Any] = {}
         self._serving: set[asyncio.Task[None]] = set()
+        self._asking: set[asyncio.Future[Msg]] = set()
         self._syncing: asyncio.Task[None] | None = None
         self._dirty = False
         self._closed = False
@@ -94,6 +95,11 @@ class RequestBridge:
         self.rejected = 0
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called (read after awaits, where it may have changed)."""
+        return self._closed
 
     async def start(self, nc: Client) -> None:
         """Forward local requests without a local responder; serve what local ones cover."""
@@ -124,6 +130,8 @@ class RequestBridge:
             except Exception as exc:  # a dead connection: the server forgets it anyway
                 logger.debug("unsubscribe failed at close: %r", exc)
         self._subscriptions.clear()
+        for asking in list(self._asking):
+            asking.cancel()
         tasks = list(self._serving)
         for task in tasks:
             task.cancel()
@@ -200,10 +208,20 @@ class RequestBridge:
                 f"request on key {tuple(key)!r} cannot be sent as JSON: {exc}"
             ) from None
         headers = {TIMEOUT_HEADER: repr(timeout)} if timeout is not None else None
-        try:
-            msg = await nc.request(
+        # In a task that aclose() cancels: nats-py leaves a request waiting for its timeout
+        # when the connection closes.
+        asking = asyncio.ensure_future(
+            nc.request(
                 subject, data, timeout=_FOREVER if timeout is None else timeout, headers=headers
             )
+        )
+        self._asking.add(asking)
+        try:
+            msg = await asking
+        except asyncio.CancelledError:
+            if asking.cancelled() and self.closed:
+                raise ClosedError(f"{self._label} closed while the request was pending") from None
+            raise
         except nats.errors.NoRespondersError:
             raise NoResponderError(
                 f"no responder for key {tuple(key)!r}, here or across NATS", tuple(key)
@@ -214,6 +232,8 @@ class RequestBridge:
             ) from None
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
             raise ClosedError(f"{self._label} closed while the request was pending") from None
+        finally:
+            self._asking.discard(asking)
         self.sent += 1
         return self._reply(topic, key, msg)
 

@@ -58,7 +58,7 @@ import pydantic
 from pydantic import ConfigDict, TypeAdapter
 
 import typedpubsub
-from typedpubsub import Hub, Key, Subscriber, Topic
+from typedpubsub import Hub, Key, RequestTopic, Subscriber, Topic
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -624,6 +624,40 @@ async def async_iterator(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[fl
     return elapsed, n
 
 
+async def request_reply(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
+    """Request/reply round trips on ('rpc', 'add'), one at a time, each answered by an async
+    handler in its own task: typedpubsub's `hub.request` through a RequestTopic[int, int]
+    (validated both ways); the floor a future that the handler's task resolves."""
+    n = sizes["messages"] // 10
+    key = ("rpc", "add")
+
+    async def handler(key: Any, request: int) -> int:
+        return request + 1
+
+    total = 0
+    if isinstance(adapter, Typedpubsub):
+        topic = RequestTopic(key, int, int)
+        adapter.subscriber.add_responder(topic, handler)
+        request = adapter.hub.request
+        start = time.perf_counter()
+        for i in range(n):
+            total += await request(topic, i)
+    else:
+        loop = asyncio.get_running_loop()
+
+        async def answer(future: asyncio.Future[int], i: int) -> None:
+            future.set_result(await handler(key, i))
+
+        start = time.perf_counter()
+        for i in range(n):
+            future: asyncio.Future[int] = loop.create_future()
+            loop.create_task(answer(future, i))
+            total += await future
+    elapsed = time.perf_counter() - start
+    assert total == n * (n + 1) // 2, f"{adapter.name}: wrong replies"
+    return elapsed, n
+
+
 def cold_routing(concrete: str) -> Workload:
     """A workload publishing never-seen keys with ``sizes[concrete]`` concrete subscriptions."""
 
@@ -761,6 +795,16 @@ def benches(sizes: Mapping[str, int]) -> list[Bench]:
             ("retained", "retained_subs"),
             base[:2],
             delivery=False,
+        )
+    )
+    found.append(
+        Bench(
+            "request/reply round trip",
+            request_reply,
+            ("messages",),
+            ("floor", "typedpubsub"),
+            delivery=False,
+            note="aiopubsub has no request/reply",
         )
     )
     if REAL is not None:

@@ -17,6 +17,7 @@ from ._callbacks import check_listener_types, check_plain, check_result
 from ._describe import callback_label, describe
 from ._key import WILDCARD, Key, check_pattern, check_publishable, overlaps
 from ._meta import Reporter
+from ._request import DEFAULT_TIMEOUT, Requests, RequestTopic
 from ._retain import DEFAULT_MAX_RETAINED, RetainedStore, check_max_retained, replay
 from ._router import Target
 from ._routing import Observer, Routing
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["Hub", "HubCore", "Topology", "internal", "topology"]
 
 T = TypeVar("T", default=Any)
+Req = TypeVar("Req", default=Any)
+Resp = TypeVar("Resp", default=Any)
 
 logger = logging.getLogger("typedpubsub")
 
@@ -55,7 +58,8 @@ class HubCore:
       tombstones);
     - ``add_bridge`` / ``remove_bridge`` / ``bridge_count`` / ``bridge_seen``: bridges' state;
     - ``bind_loop``, ``check_thread``, ``call_in_loop``: the hub's event loop and its thread;
-    - ``attach`` / ``add_publisher`` / ``publishers``: live subscribers and publishers.
+    - ``attach`` / ``add_publisher`` / ``publishers``: live subscribers and publishers;
+    - ``requests``: responders, bridges forwarding requests, requests in flight (``_request``).
     """
 
     __slots__ = (
@@ -68,6 +72,7 @@ class HubCore:
         "loop",
         "reporter",
         "retained",
+        "requests",
         "routing",
     )
 
@@ -85,6 +90,7 @@ class HubCore:
         # publish_threadsafe messages that wait for room in a full 'block' queue, per thread
         self._backlogs: dict[int, collections.deque[tuple[Any, Any, Any]]] = {}
         self._backlog_tasks: set[asyncio.Task[None]] = set()
+        self.requests = Requests(self)  # responders and requests in flight (_request.py)
         self.bind_loop()
 
     # -- delivery ---------------------------------------------------------------------------
@@ -384,6 +390,7 @@ class HubCore:
     async def aclose(self, timeout: float | None) -> None:
         if self.routing.closed:
             return
+        self.requests.close()  # requests in flight fail with ClosedError
         subscribers = list(self._subscribers)
         await asyncio.gather(*(s.aclose(timeout=timeout) for s in subscribers))
         self.routing.closed = True
@@ -646,6 +653,23 @@ class Hub:
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{self._routing.router.count} subscriptions"
         return f"<Hub {state}>"
+
+    async def request(
+        self,
+        topic: RequestTopic[Req, Resp],
+        payload: Req,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> Resp:
+        """Send ``payload`` on the concrete ``topic`` and return the validated reply.
+
+        The payload is validated first; listeners of the key observe it; the first responder
+        registered for a matching pattern answers (or, if none is local, a bridge's remote
+        one). Raises :class:`NoResponderError`, :class:`RequestTimeoutError` after ``timeout``
+        seconds (None: wait for ever), or :class:`ResponderError` if the responder raised.
+        """
+        self._core.bind_loop()
+        return await self._core.requests.request(topic, payload, timeout)
 
     async def wait_for(
         self,

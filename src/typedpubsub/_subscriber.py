@@ -8,7 +8,7 @@ import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import Any, cast
 
 from typing_extensions import Self, TypeVar
 
@@ -18,6 +18,7 @@ from ._hub import Hub, HubCore, internal
 from ._inbox import Inbox, Overflow, check_queue_options
 from ._key import Key, check_pattern
 from ._listener import Listener, drain
+from ._request import Answerable, Handler, RequestTopic
 from ._router import Target
 from ._stats import Counters, ListenerStatistics
 from ._stream import Stream
@@ -26,6 +27,8 @@ from .errors import ClosedError, ConsumeQueueNotFoundError, ListenerNotFoundErro
 __all__ = ["Stream", "Subscriber"]
 
 T = TypeVar("T", default=Any)
+Req = TypeVar("Req", default=Any)
+Resp = TypeVar("Resp", default=Any)
 
 logger = logging.getLogger("typedpubsub")
 
@@ -124,6 +127,7 @@ class Subscriber:
         self._subscriptions: dict[str, _Subscription] = {}
         self._listeners: dict[tuple[frozenset[Key[Any]], object], Listener] = {}
         self._streams: weakref.WeakSet[Stream[Any]] = weakref.WeakSet()
+        self._responders: dict[tuple[Key[Any], object], None] = {}
         self._closed = False
         self._core.attach(self)
 
@@ -324,6 +328,25 @@ class Subscriber:
             _unsubscribe_all(self._core, listener)
         await drain(listeners, timeout)
 
+    # -- responders -------------------------------------------------------------------------
+
+    def add_responder(self, topic: Answerable[Req, Resp], handler: Handler[Req, Resp]) -> None:
+        """Answer requests on ``topic`` (a pattern): ``handler(key, request)`` returns the reply.
+
+        ``handler`` may be async (run in its own task, cancelled at the request's timeout) or
+        plain (run inside ``request``). Of several responders whose patterns match a key, the
+        first registered answers. What it raises is reported as a listener's failure and
+        reaches the requester as :class:`ResponderError`.
+        """
+        self._check_open()
+        if self._core.requests.add(topic, handler, self._label(handler)):
+            self._responders[(cast("Key[Any]", topic), handler)] = None
+
+    def remove_responder(self, topic: RequestTopic[Any, Any], handler: Callable[..., Any]) -> None:
+        """Stop ``handler`` answering on ``topic``; requests it is answering still complete."""
+        self._core.requests.remove(topic, handler)
+        self._responders.pop((topic, handler), None)
+
     # -- streams ----------------------------------------------------------------------------
 
     def stream(
@@ -374,6 +397,8 @@ class Subscriber:
         if self._closed:
             return
         self._closed = True
+        for topic, handler in list(self._responders):
+            self.remove_responder(cast("RequestTopic[Any, Any]", topic), cast("Any", handler))
         for stream in list(self._streams):
             await stream.aclose()
         for subscription_id, sub in list(self._subscriptions.items()):

@@ -560,11 +560,16 @@ def _part(part: int | str) -> str:
 
 
 def format_validation_error(
-    key: Sequence[str], topic: Topic[Any], error: PydanticValidationError
+    key: Sequence[str],
+    topic: Topic[Any],
+    error: PydanticValidationError,
+    payload_type: Any = None,
+    what: str = "payload",
 ) -> PayloadValidationError:
     """A :class:`PayloadValidationError` naming the full key and the failing fields.
 
     The message lists the first 10 errors, each input shortened; ``errors`` keeps them all.
+    ``payload_type`` (default: the topic's) and ``what`` serve a request's reply.
     """
     try:
         errors = error.errors(include_url=False)
@@ -585,7 +590,8 @@ def format_validation_error(
         where_from.append(f"subscribed as {tuple(topic)!r}")
     origin = f" ({', '.join(where_from)})" if where_from else ""
     message = (
-        f"payload on key {tuple(key)!r} does not validate as {type_name(topic.payload_type)}"
+        f"{what} on key {tuple(key)!r} does not validate as "
+        f"{type_name(topic.payload_type if payload_type is None else payload_type)}"
         f"{origin}, {count} error{'s' if count != 1 else ''}: " + "; ".join(problems)
     )
     return PayloadValidationError(message, tuple(key), topic, errors)
@@ -786,7 +792,7 @@ class Topic(Key[T]):
             self.retain,
         )
 
-    def __add__(self, other: Iterable[str], /) -> Topic[T]:  # type: ignore[override]  # keeps the payload type
+    def __add__(self, other: Iterable[str], /) -> Topic[T]:  # type: ignore[override]  # pyright: ignore[reportIncompatibleMethodOverride]  # keeps the payload type
         if isinstance(other, Topic):
             raise TypeError(
                 f"cannot join two topics ({tuple(self)!r} and {tuple(other)!r}): "

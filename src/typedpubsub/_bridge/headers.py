@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["HEADERS_SCHEMA", "MSG_ID_HEADER", "ORIGIN_HEADER", "TOMBSTONE_HEADER"]
+__all__ = [
+    "ERROR_HEADER",
+    "ERROR_TYPE_HEADER",
+    "HEADERS_SCHEMA",
+    "MSG_ID_HEADER",
+    "ORIGIN_HEADER",
+    "REPLY_HEADERS_SCHEMA",
+    "TIMEOUT_HEADER",
+    "TOMBSTONE_HEADER",
+]
 
 ORIGIN_HEADER = "Typedpubsub-Origin"
 """Header naming the bridge that published a message: only for echo suppression, optional."""
@@ -37,6 +46,32 @@ HEADERS_SCHEMA: dict[str, Any] = {
             "description": "Present (value '1', empty payload) on the tombstone of a key of a "
             "retained topic: receivers forget the value retained for the key and deliver "
             "nothing. Refused on keys of topics that are not retained.",
+        },
+    },
+}
+
+ERROR_HEADER = "Typedpubsub-Error"
+"""Header of a reply that is an error: ``responder``, ``no_responder`` or ``timeout``."""
+ERROR_TYPE_HEADER = "Typedpubsub-Error-Type"
+"""Header of a ``responder`` error reply: the type name of what the responder raised."""
+TIMEOUT_HEADER = "Typedpubsub-Timeout"
+"""Header of a request: the seconds its requester waits (the responder's bound too)."""
+
+REPLY_HEADERS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "NATS headers of a typedpubsub reply. Without them the reply is the "
+    "response's JSON; with them, an error whose message is the body (UTF-8 text).",
+    "properties": {
+        ERROR_HEADER: {
+            "type": "string",
+            "enum": ["responder", "no_responder", "timeout"],
+            "description": "The reply is an error: the responder raised, no responder is left "
+            "in the process that took the request, or it timed out.",
+        },
+        ERROR_TYPE_HEADER: {
+            "type": "string",
+            "pattern": "^[A-Za-z_][A-Za-z0-9_.]{0,127}$",
+            "description": "Type name of the exception the responder raised.",
         },
     },
 }

@@ -43,6 +43,7 @@ from typing_extensions import Self
 from .._hub import Hub, internal
 from .._key import WILDCARD, Key, check_pattern, check_publishable, is_subset, overlaps
 from .._meta import ADDED_SUBSCRIBER, BRIDGE_ERROR, BridgeFailure, SubscriberEvent
+from .._request import RequestTopic
 from .._retain import is_retained
 from .._topic import Topic, Validator, check_distinct_topics
 from ..errors import BridgeConnectionError, ClosedError, InvalidKeyError, QueueFullError
@@ -58,6 +59,7 @@ from .jetstream import (
     ensure_stream,
     is_permanent,
 )
+from .requests import RequestBridge
 
 __all__ = [
     "BRIDGE_ERROR",
@@ -124,6 +126,10 @@ class BridgeStatistics:
     ``QueueFullError``) or the bridge was closing."""
     unrouted: int = 0
     """JetStream messages acknowledged unread: no local listener took them in 5 deliveries."""
+    requests_sent: int = 0
+    """Local requests answered by a responder across NATS."""
+    requests_served: int = 0
+    """Remote requests answered by a local responder."""
 
 
 class _Backlog:
@@ -297,6 +303,7 @@ class NatsBridge:
         max_msgs: int = 1_000_000,
         max_bytes: int = 2**30,
         duplicate_window: float = 120.0,
+        max_reply_bytes: int = 1 << 20,
         **connect_options: Any,
     ) -> None:
         if not isinstance(hub, Hub):
@@ -307,6 +314,13 @@ class NatsBridge:
         if not patterns:
             raise ValueError("keys must hold at least one key or topic to bridge")
         check_distinct_topics(patterns)
+        # Request topics travel as NATS requests (_bridge/requests.py), not as messages.
+        request_topics = [p for p in patterns if isinstance(p, RequestTopic)]
+        patterns = [p for p in patterns if not isinstance(p, RequestTopic)]
+        if type(max_reply_bytes) is not int:
+            raise TypeError(f"max_reply_bytes must be int, got {max_reply_bytes!r}")
+        if max_reply_bytes < 1:
+            raise ValueError(f"max_reply_bytes must be >= 1, got {max_reply_bytes}")
         if not stream or _BAD_TOKEN.search(stream):
             raise ValueError(f"stream must be a non-empty NATS name, got {stream!r}")
         self._limits = StreamLimits(max_age, max_msgs, max_bytes, duplicate_window)
@@ -368,6 +382,18 @@ class NatsBridge:
         self._sent = self._received = self._rejected = self._duplicates = self._errors = 0
         self._failed = self._dropped = self._unrouted = 0
         self._outbound_routes: dict[tuple[str, ...], tuple[Key[Any], str]] = {}
+        self._requests = RequestBridge(
+            self._core,
+            request_topics,
+            key_to_subject,
+            pattern_to_subject,
+            # A stream would capture requests under its prefix (and answer with its ack).
+            self._prefix if mode == "core" else (),
+            queue_group,
+            f"NATS bridge {self.id[:8]}",
+            self._report,
+            max_reply_bytes,
+        )
         self._inbound_routes: dict[str, tuple[Key[Any], Key[Any]]] = {}
 
     @staticmethod
@@ -456,6 +482,7 @@ class NatsBridge:
             if self.mode == "jetstream":
                 await self._setup_jetstream()
             await self._subscribe()
+            await self._requests.start(self._nc)
         except BaseException:  # cancelled too: the connection must not outlive start()
             await self._nc.close()
             self._started = False
@@ -596,6 +623,7 @@ class NatsBridge:
         if self._closed:
             return
         self._closed = True
+        await self._requests.aclose()
         if self._started and not self.hub.closed:
             for pattern in self.patterns:
                 self._core.unsubscribe(pattern, self._outbound)
@@ -653,6 +681,8 @@ class NatsBridge:
             failed=self._failed,
             dropped=self._dropped,
             unrouted=self._unrouted,
+            requests_sent=self._requests.sent,
+            requests_served=self._requests.served,
         )
 
     # -- outgoing ---------------------------------------------------------------------------

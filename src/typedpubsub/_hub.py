@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._inbox import Inbox
     from ._publisher import Publisher
     from ._subscriber import Subscriber
+    from ._telemetry import Telemetry
 
 __all__ = ["Hub", "callback_label"]
 
@@ -48,12 +49,18 @@ _DROP_PREFIX = tuple(MESSAGE_DROPPED[:-1])
 class _Route:
     """What one concrete key reaches, computed once and cached until subscriptions change."""
 
-    __slots__ = ("callbacks", "generation", "hits", "remote", "targets", "typed")
+    __slots__ = ("callbacks", "calls", "generation", "hits", "remote", "targets", "typed")
 
-    def __init__(self, generation: int, targets: tuple[Target, ...]) -> None:
+    def __init__(
+        self, generation: int, targets: tuple[Target, ...], telemetry: Telemetry | None = None
+    ) -> None:
         self.generation = generation
         self.targets = targets
         self.callbacks = tuple(t.callback for t in targets)
+        # What delivery calls, target by target: the callbacks themselves, or (on a hub given to
+        # telemetry.instrument) wrappers that trace each delivery, so that an uninstrumented
+        # hub pays nothing per message for telemetry.
+        self.calls = self.callbacks if telemetry is None else telemetry.wrap_targets(targets)
         self.typed = any(t.validator is not None for t in targets)
         # Publishes through this route: the only counter on the hot path. Hub and sync
         # listener statistics are derived from it (see Hub._retire_routes).
@@ -120,6 +127,9 @@ class Hub:
         # Typed subscriptions by (pattern, payload type), to warn once about overlapping types.
         self._typed_patterns: dict[tuple[tuple[str, ...], object], list[Any]] = {}
         self._warned_overlaps: set[tuple[object, ...]] = set()
+        # Set by telemetry.instrument() while this hub is instrumented: routes built meanwhile
+        # trace their deliveries, bridges propagate the trace context in headers.
+        self._telemetry: Telemetry | None = None
         self._bind_loop()
 
     # -- publishing -------------------------------------------------------------------------
@@ -154,7 +164,7 @@ class Hub:
             errors = self._dispatch_typed(route, key, message, source)
         else:
             errors = None
-            for callback in route.callbacks:
+            for callback in route.calls:
                 try:
                     if (result := callback(key, message)) is not None:
                         check_result(result)
@@ -297,7 +307,9 @@ class Hub:
             self._shared_generation = self._generation
         route = self._shared_routes.get(targets)
         if route is None:
-            route = self._shared_routes[targets] = _Route(self._generation, targets)
+            route = self._shared_routes[targets] = _Route(
+                self._generation, targets, self._telemetry
+            )
         routes = self._routes
         if len(routes) >= self._route_cache_size and key not in routes:
             # Evict the oldest entry (FIFO): it keeps memory bounded however many distinct keys
@@ -366,7 +378,9 @@ class Hub:
             targets = tuple(t for t in route.targets if t.callback not in bridges)
             local = route
             if len(targets) != len(route.targets):
-                local = self._shared_routes.get(targets) or _Route(self._generation, targets)
+                local = self._shared_routes.get(targets) or _Route(
+                    self._generation, targets, self._telemetry
+                )
                 self._shared_routes[targets] = local
             bounded = tuple(t.inbox for t in targets if t.inbox is not None and t.inbox.max_size)
             remote = route.remote = (local, bounded)
@@ -383,7 +397,7 @@ class Hub:
         route.hits += 1
         errors: list[Exception] | None = None
         if not route.typed:
-            for callback in route.callbacks:
+            for callback in route.calls:
                 try:
                     if (result := callback(key, message)) is not None:
                         check_result(result)
@@ -406,7 +420,7 @@ class Hub:
         errors: list[Exception] | None = None
         # Each listener type validates the message once per publish, not once per listener.
         converted: dict[Validator[Any], tuple[bool, Any]] = {}
-        for target in route.targets:
+        for target, call in zip(route.targets, route.calls, strict=True):
             validator = target.validator
             payload = message
             if validator is not None and validator is not source:
@@ -427,7 +441,7 @@ class Hub:
                     continue
                 payload = outcome[1]
             try:
-                if (result := target.callback(key, payload)) is not None:
+                if (result := call(key, payload)) is not None:
                     check_result(result)
             except QueueFullError as exc:
                 errors = errors or []
@@ -450,8 +464,8 @@ class Hub:
     # -- failure reporting ------------------------------------------------------------------
 
     def _callback_failed(self, route: _Route, callback: object, key: Any, exc: Exception) -> None:
-        for target in route.targets:
-            if target.callback is callback:
+        for target, call in zip(route.targets, route.calls, strict=True):
+            if call is callback:
                 self._target_failed(target, key, exc)
                 return
 
@@ -688,6 +702,11 @@ class Hub:
             cached_routes=len(self._routes),
             route_cache_size=self._route_cache_size,
         )
+
+    def _set_telemetry(self, telemetry: Telemetry | None) -> None:
+        """Package-internal (telemetry.instrument): trace deliveries through routes from now on."""
+        self._telemetry = telemetry
+        self._generation += 1  # every cached route is stale: rebuilt with or without wrappers
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from collections.abc import Set as AbstractSet
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 from typing_extensions import Self, TypeVar
 
@@ -20,6 +20,9 @@ from ._inbox import Inbox, Overflow, check_queue_options
 from ._key import Key, _describe, check_pattern
 from ._stats import Counters, ListenerStatistics
 from .errors import ClosedError, ConsumeQueueNotFoundError, ListenerNotFoundError
+
+if TYPE_CHECKING:
+    from ._telemetry import Queued
 
 __all__ = ["Stream", "Subscriber"]
 
@@ -105,11 +108,15 @@ async def _consume(listener: _Listener, hub: Hub) -> None:
                 return
             await inbox.wait_items()
             continue
-        key, message = items.popleft()
+        item = items.popleft()
+        key, message = item
         if inbox._room_waiters:
             inbox.wake_room()
         try:
-            await callback(key, message)
+            if type(item) is tuple:
+                await callback(key, message)
+            else:  # queued by a hub given to telemetry.instrument: traced with its context
+                await cast("Queued", item).process(callback)
         except Exception as exc:
             counters.failed += 1
             hub.report_listener_error(key, listener.label, exc)

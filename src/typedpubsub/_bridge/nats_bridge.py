@@ -703,7 +703,11 @@ class NatsBridge:
             seen[(self.id if id_key is not None else "", msg_id)] = None
             if len(seen) > self._dedupe_window:
                 seen.popitem(last=False)
-        self._queue.put((subject, data, msg_id, key))
+        # On an instrumented hub, the publish's trace context goes along (telemetry.instrument).
+        telemetry = self.hub._telemetry
+        self._queue.put(
+            (subject, data, msg_id, key, telemetry.inject() if telemetry is not None else None)
+        )
 
     async def _send_loop(self) -> None:
         if self._js is not None:
@@ -721,9 +725,11 @@ class NatsBridge:
                     return
                 await queue.wait_items()
                 continue
-            subject, data, msg_id, key = outbox.popleft()
+            subject, data, msg_id, key, trace_headers = outbox.popleft()
             queue.wake_room()
             headers = {**headers_base, MSG_ID_HEADER: msg_id}
+            if trace_headers is not None:
+                headers.update(trace_headers)
             try:
                 await self._nc.publish(subject, data, headers=headers)
             except Exception as exc:
@@ -750,6 +756,8 @@ class NatsBridge:
                 entry = items.popleft()
                 number, reply = acks.reply_subject()
                 headers = {**headers_base, MSG_ID_HEADER: entry[2]}
+                if entry[4] is not None:
+                    headers.update(entry[4])
                 try:
                     await nc.publish(entry[0], entry[1], reply=reply, headers=headers)
                 except Exception as exc:
@@ -969,10 +977,23 @@ class NatsBridge:
                 self._rejected += 1
                 self._report(key, subject, "invalid_json", str(exc))
                 return None
-        try:
-            waiting = self.hub._deliver_remote(key, payload, source)
-        except ClosedError:
-            return None
+        telemetry = self.hub._telemetry
+        if telemetry is not None and (remote := telemetry.remote_context(headers)) is not None:
+            # The publish's trace continues here: listeners' spans are its children.
+            token = telemetry.attach(remote)
+            try:
+                waiting = self.hub._deliver_remote(key, payload, source)
+            except ClosedError:
+                return None
+            finally:
+                telemetry.detach(token)
+            if waiting is not None:
+                waiting = telemetry.within(remote, waiting)
+        else:
+            try:
+                waiting = self.hub._deliver_remote(key, payload, source)
+            except ClosedError:
+                return None
         if waiting is None:
             self._received += 1
         return waiting

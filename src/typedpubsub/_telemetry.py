@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SYSTEM", "Telemetry"]
 
-SYSTEM = "typedpubsub"
+SYSTEM: str = "typedpubsub"
 """The ``messaging.system`` of every span and metric (not one of the registered values)."""
 
 # Attribute and metric names of the messaging semantic conventions (v1.3x, "Development").

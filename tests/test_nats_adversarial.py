@@ -16,6 +16,7 @@ import nats
 import pytest
 
 from typedpubsub import LISTENER_ERROR, Hub, Key
+from typedpubsub._hub import internal
 from typedpubsub.errors import BridgeConnectionError, InvalidKeyError
 from typedpubsub.nats import (
     BRIDGE_ERROR,
@@ -219,7 +220,7 @@ async def test_long_message_ids_cannot_inflate_the_duplicate_window(server: Nats
             stats = bridge.statistics()
         assert got == [*range(20), -1]
         assert stats.duplicates == 1
-        held = sum(len(origin) + len(msg_id) for origin, msg_id in hub._bridge_seen)
+        held = sum(len(origin) + len(msg_id) for origin, msg_id in internal(hub).bridge_seen)
         assert held <= 20 * 200
 
 

@@ -25,6 +25,7 @@ from typedpubsub import (
     Subscriber,
     Topic,
 )
+from typedpubsub._hub import internal
 from typedpubsub.errors import QueueFullError
 
 from .helpers import TRADES, Recorder, Trade, eventually
@@ -260,9 +261,10 @@ async def test_subscribe_unsubscribe_cycles_leave_no_residue(hub: Hub) -> None:
     grown = sys.getallocatedblocks() - before
     assert grown < 2_000, f"{grown} memory blocks more after 100,000 cycles"
     assert hub.statistics().subscriptions == 0
-    assert hub._key_counts == {}
-    assert hub._callback_counts == {}
-    assert hub._router._root.is_empty()
+    routing = internal(hub).routing
+    assert routing._key_counts == {}
+    assert routing._callback_counts == {}
+    assert routing.router._root.is_empty()
 
 
 async def test_listener_subscriptions_leave_no_residue(hub: Hub) -> None:

@@ -17,6 +17,7 @@ from typedpubsub import (
     ListenerFailure,
     Subscriber,
 )
+from typedpubsub._hub import internal
 from typedpubsub.errors import ClosedError, ListenerNotFoundError
 
 from .helpers import TRADES, Recorder, Trade, eventually, make_trade
@@ -416,7 +417,7 @@ async def test_unclosed_subscriber_warns(hub: Hub) -> None:
         assert listener.task is not None
         listener.task.cancel()
         for key in listener.keys:
-            hub._remove(key, listener.deliver)
+            internal(hub).unsubscribe(key, listener.deliver)
 
 
 async def test_listener_statistics(hub: Hub, subscriber: Subscriber) -> None:

@@ -22,7 +22,7 @@ from ._publisher import Publisher as Publisher
 from ._publisher import ThrottledPublisher as ThrottledPublisher
 from ._stats import HubStatistics as HubStatistics
 from ._stats import ListenerStatistics as ListenerStatistics
-from ._subscriber import Stream as Stream
+from ._stream import Stream as Stream
 from ._subscriber import Subscriber as Subscriber
 from ._topic import Topic as Topic
 from ._version import __version__ as __version__

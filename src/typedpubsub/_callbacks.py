@@ -8,18 +8,14 @@ import types
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Annotated, Any, TypeVar, Union, cast, get_args, get_origin
 
+from ._describe import callback_label
 from ._topic import Topic, type_name
 
-__all__ = ["callback_label", "check_listener_types", "check_result", "is_async_callable"]
+__all__ = ["check_listener_types", "check_plain", "check_result", "is_async_callable"]
 
 _UNKNOWN = object()
 # int is acceptable where float is expected, and both where complex is (PEP 484).
 _PROMOTIONS: dict[object, tuple[type, ...]] = {float: (int,), complex: (int, float)}
-
-
-def callback_label(callback: object) -> str:
-    name = getattr(callback, "__qualname__", None) or type(callback).__qualname__
-    return str(name)
 
 
 def is_async_callable(obj: object) -> bool:
@@ -29,6 +25,14 @@ def is_async_callable(obj: object) -> bool:
         return True
     call = getattr(type(obj), "__call__", None)  # noqa: B004 - a class's __call__, not callable()
     return not inspect.isfunction(obj) and inspect.iscoroutinefunction(call)
+
+
+def check_plain(callback: object, hint: str) -> None:
+    """Refuse an async callable where a plain function is called; ``hint``: what to use."""
+    if is_async_callable(callback):
+        raise TypeError(
+            f"callback must be a plain function, got async {callback_label(callback)}; {hint}"
+        )
 
 
 def check_result(result: object) -> None:

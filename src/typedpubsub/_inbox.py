@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, Protocol, get_args
 
-from ._key import _describe
-from ._stats import Counters
+from ._describe import describe
+from ._key import Key
+from ._stats import Counters, ListenerStatistics
 from .errors import ClosedError, QueueFullError
 
-if TYPE_CHECKING:
-    from ._hub import Hub
-
-__all__ = ["Inbox", "Overflow", "check_queue_options"]
+__all__ = ["Inbox", "OnDrop", "Overflow", "Room", "check_queue_options"]
 
 Overflow = Literal["block", "drop_oldest", "drop_newest", "raise"]
 """What a bounded queue does with a message that finds it full.
@@ -28,9 +27,14 @@ delivered) and reported on ``MESSAGE_DROPPED``.
 OVERFLOW_POLICIES: tuple[str, ...] = get_args(Overflow)
 
 
+OnDrop = Callable[[Any, str, str, int, bool], None]
+"""``on_drop(key, listener, reason, count, refused)``: how an inbox reports what it drops."""
+
+
 def check_queue_options(max_queue_size: object, overflow: object) -> None:
+    """Refuse a queue bound or overflow policy that a listener, stream or queue cannot take."""
     if type(max_queue_size) is not int:
-        raise TypeError(f"max_queue_size must be int, got {_describe(max_queue_size)}")
+        raise TypeError(f"max_queue_size must be int, got {describe(max_queue_size)}")
     if max_queue_size < 0:
         raise ValueError(f"max_queue_size must be >= 0, got {max_queue_size}")
     if overflow not in OVERFLOW_POLICIES:
@@ -39,15 +43,64 @@ def check_queue_options(max_queue_size: object, overflow: object) -> None:
         )
 
 
+class _Holder(Protocol):
+    closing: bool
+
+    def __len__(self) -> int: ...
+
+
+class Room:
+    """Tasks waiting for a queue to hold at most some number of messages.
+
+    Shared by :class:`Inbox` and the NATS bridge's send queue: the queue calls :meth:`wake`
+    whenever it shrinks or starts closing (a closing queue releases every waiter).
+    """
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._waiters)
+
+    async def wait(self, queue: _Holder, size: int) -> None:
+        """Wait until ``queue`` holds at most ``size`` messages, or is closing."""
+        while len(queue) > size and not queue.closing:
+            waiter = asyncio.get_running_loop().create_future()
+            entry = (size, waiter)
+            self._waiters.append(entry)
+            try:
+                await waiter
+            finally:
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
+
+    def wake(self, queue: _Holder) -> None:
+        """Release the waiters whose size ``queue`` holds now (all of them if it is closing)."""
+        if not self._waiters:
+            return
+        size = len(queue)
+        remaining = []
+        for limit, waiter in self._waiters:
+            if size <= limit or queue.closing:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                remaining.append((limit, waiter))
+        self._waiters = remaining
+
+
 class Inbox:
     """A FIFO of ``(key, message)`` with an optional bound and overflow policy.
 
-    ``put`` is the callback the hub calls; it never awaits. One consumer awaits ``get``.
+    ``put`` is the callback the hub calls; it never awaits. One consumer awaits ``get`` (or
+    takes ``items`` itself and calls :meth:`took`). The inbox owns its overflow policy, the
+    waiting for room and its counters; what it drops it reports through ``on_drop``.
     """
 
     __slots__ = (
-        "_hub",
-        "_room_waiters",
+        "_on_drop",
         "_waiter",
         "closing",
         "counters",
@@ -55,12 +108,13 @@ class Inbox:
         "label",
         "max_size",
         "overflow",
+        "room",
     )
 
     def __init__(
-        self, hub: Hub, label: str, max_size: int = 0, overflow: Overflow = "block"
+        self, label: str, on_drop: OnDrop, max_size: int = 0, overflow: Overflow = "block"
     ) -> None:
-        self._hub = hub
+        self._on_drop = on_drop
         self.label = label
         self.items: collections.deque[tuple[Any, Any]] = collections.deque()
         self.max_size = max_size
@@ -68,7 +122,7 @@ class Inbox:
         self.counters = Counters()
         self.closing = False
         self._waiter: asyncio.Future[None] | None = None
-        self._room_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self.room = Room()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -113,11 +167,16 @@ class Inbox:
 
     def _dropped(self, key: Any, reason: str, count: int, *, refused: bool = False) -> None:
         self.counters.dropped += count
-        self._hub._report_drop(key, self.label, reason, count, refused=refused)
+        self._on_drop(key, self.label, reason, count, refused)
 
     def blocks(self) -> bool:
         """Whether a publish that must wait for room would wait on this inbox now."""
-        return bool(self.max_size) and self.overflow == "block" and len(self.items) >= self.max_size
+        return (
+            bool(self.max_size)
+            and self.overflow == "block"
+            and len(self.items) >= self.max_size
+            and not self.closing
+        )
 
     async def wait_items(self) -> None:
         """Wait until a message is queued (or the inbox is told to stop)."""
@@ -132,6 +191,7 @@ class Inbox:
                 self._waiter = None
 
     def wake(self) -> None:
+        """Wake the consumer waiting in :meth:`wait_items`."""
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -143,48 +203,44 @@ class Inbox:
             if self.closing:
                 raise ClosedError(f"{self.label} is closed")
             await self.wait_items()
-        item = self.items.popleft()
-        if self._room_waiters:
-            self.wake_room()
-        return item
+        return self.pop()
 
     def pop(self) -> tuple[Any, Any]:
         item = self.items.popleft()
-        if self._room_waiters:
-            self.wake_room()
+        if self.room:
+            self.room.wake(self)
         return item
 
     async def wait_room(self, size: int) -> None:
-        """Wait until at most ``size`` messages are queued."""
-        while len(self.items) > size and not self.closing:
-            waiter = asyncio.get_running_loop().create_future()
-            entry = (size, waiter)
-            self._room_waiters.append(entry)
-            try:
-                await waiter
-            finally:
-                if entry in self._room_waiters:
-                    self._room_waiters.remove(entry)
+        """Wait until at most ``size`` messages are queued (or the inbox is closing)."""
+        await self.room.wait(self, size)
 
-    def wake_room(self) -> None:
-        size = len(self.items)
-        remaining = []
-        for limit, waiter in self._room_waiters:
-            if size <= limit or self.closing:
-                if not waiter.done():
-                    waiter.set_result(None)
-            else:
-                remaining.append((limit, waiter))
-        self._room_waiters = remaining
+    def close(self) -> None:
+        """Stop: the consumer ends once the queue is empty, and room waiters are released."""
+        self.closing = True
+        self.room.wake(self)
+        self.wake()
 
     def discard_all(self, reason: str) -> int:
-        """Drop every queued message, counting and reporting them; return how many."""
+        """Drop every queued message, counting and reporting them, and close; return how many."""
         count = len(self.items)
         if count:
             first_key = self.items[0][0]
             self.items.clear()
             self._dropped(first_key, reason, count)
-        self.closing = True
-        self.wake_room()
-        self.wake()
+        self.close()
         return count
+
+    def statistics(self, keys: Iterable[Sequence[str]]) -> ListenerStatistics:
+        """A frozen snapshot of this queue's counters, for a listener on ``keys``."""
+        counters = self.counters
+        return ListenerStatistics(
+            listener=self.label,
+            keys=frozenset(Key(*k) for k in keys),
+            queued=len(self.items),
+            delivered=counters.delivered,
+            dropped=counters.dropped,
+            failed=counters.failed,
+            peak_queue_size=counters.peak,
+            max_queue_size=self.max_size,
+        )

@@ -9,6 +9,7 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 from typing_extensions import Self, TypeVar
 
+from ._describe import describe
 from .errors import InvalidKeyError, KeyPartTypeError
 
 if TYPE_CHECKING:
@@ -41,10 +42,6 @@ Fixed-length tuples on purpose: a ``Topic`` is a ``tuple[str, ...]`` too, and a
 """
 
 
-def _describe(value: object) -> str:
-    return f"{value!r} ({type(value).__name__})"
-
-
 class Key(tuple[str, ...], Generic[T]):
     """A hierarchical key: a tuple of str parts, where ``'*'`` is a wildcard.
 
@@ -59,7 +56,7 @@ class Key(tuple[str, ...], Generic[T]):
         for part in parts:
             if type(part) is not str and not isinstance(part, str):
                 raise KeyPartTypeError(
-                    f"key part must be str, got {_describe(part)} in {parts!r}", parts, part
+                    f"key part must be str, got {describe(part)} in {parts!r}", parts, part
                 )
         return super().__new__(cls, parts)
 
@@ -73,13 +70,13 @@ class Key(tuple[str, ...], Generic[T]):
         given: object = x
         if isinstance(given, bytes | bytearray):
             raise KeyPartTypeError(
-                f"key must be str or an iterable of str, got {_describe(x)}", (x,), x
+                f"key must be str or an iterable of str, got {describe(x)}", (x,), x
             )
         try:
             parts = tuple(x)
         except TypeError:
             raise KeyPartTypeError(
-                f"key must be str or an iterable of str, got {_describe(x)}", (x,), x
+                f"key must be str or an iterable of str, got {describe(x)}", (x,), x
             ) from None
         return Key(*parts)
 
@@ -101,10 +98,7 @@ class Key(tuple[str, ...], Generic[T]):
     @overload
     def __add__(self, other: Iterable[str], /) -> Key[T]: ...
     def __add__(self, other: Iterable[str], /) -> Key[Any]:  # pyright: ignore[reportIncompatibleMethodOverride]  # see the overload
-        from ._topic import Topic
-
-        if isinstance(other, Topic):
-            return other._derive(Key(*self, *other))
+        # Key + Topic never gets here: Topic.__radd__, a subclass's reflected method, wins.
         return Key(*self, *Key.create_from(other))
 
     def __radd__(self, other: Iterable[str], /) -> Key[Any]:
@@ -174,7 +168,7 @@ def check_publishable(key: object, parameter: str = "key") -> Key[Any]:
     if not isinstance(key, Key):
         if isinstance(key, str) or not isinstance(key, tuple):
             raise KeyPartTypeError(
-                f"{parameter} must be a Key or a tuple of str, got {_describe(key)}", (key,), key
+                f"{parameter} must be a Key or a tuple of str, got {describe(key)}", (key,), key
             )
         key = Key(*key)
     if not key:

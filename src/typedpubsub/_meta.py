@@ -1,25 +1,37 @@
-"""The hub's own topics: subscriber added/removed and listener errors."""
+"""The hub's own topics and the one reporter that publishes on them.
+
+Listener errors, drops (with their log throttle), subscriber added/removed events and bridge
+errors are logged, counted and published by :class:`Reporter`; adding a meta topic touches
+this module only.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from typing_extensions import TypedDict
 
-from ._key import Key
-from ._topic import Topic
+from ._key import Key, escape_wildcards
+from ._topic import Topic, Validator
 
 __all__ = [
     "ADDED_SUBSCRIBER",
+    "BRIDGE_ERROR",
     "LISTENER_ERROR",
     "MESSAGE_DROPPED",
     "META_TOPICS",
     "REMOVED_SUBSCRIBER",
+    "BridgeFailure",
     "ListenerFailure",
     "MessageDropped",
+    "Reporter",
     "SubscriberEvent",
 ]
+
+logger = logging.getLogger("typedpubsub")
 
 
 class SubscriberEvent(TypedDict):
@@ -89,9 +101,122 @@ MESSAGE_DROPPED: Topic[MessageDropped] = Topic(
     description="Published by the hub when a bounded listener queue drops messages.",
     parameters=["key"],
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class BridgeFailure:
+    """Payload of ``('Hub', 'bridgeError', *key)``: a message the bridge could not pass on."""
+
+    key: Key[Any]
+    """The key of the message (the subject's tokens, for an incoming one)."""
+    subject: str
+    """The NATS subject involved, or '' when there is none."""
+    reason: str
+    """Incoming: ``invalid_json``, ``invalid_payload``, ``invalid_subject`` or ``forged`` (a
+    message claiming this bridge's origin with an id it never sent). Outgoing:
+    ``unserialisable`` (not JSON: NaN, Infinity, non-UTF-8 bytes, ...), ``invalid_key`` or
+    ``publish``. Connection: ``server``, ``disconnected`` and ``reconnected`` (once per outage)."""
+    error: str
+    """What went wrong, without credentials."""
+
+
+BRIDGE_ERROR: Topic[BridgeFailure] = Topic(
+    ("Hub", "bridgeError", "*"),
+    BridgeFailure,
+    name="bridgeError",
+    description="Published by a NATS bridge on the local hub for each message it rejects or "
+    "cannot send.",
+    parameters=["key"],
+)
 META_TOPICS: tuple[Topic[Any], ...] = (
     ADDED_SUBSCRIBER,
     REMOVED_SUBSCRIBER,
     LISTENER_ERROR,
     MESSAGE_DROPPED,
 )
+
+_ERROR_PREFIX = tuple(LISTENER_ERROR[:-1])
+_DROP_PREFIX = tuple(MESSAGE_DROPPED[:-1])
+
+Deliver = Callable[[Key[Any], Any, "Validator[Any]", bool], None]
+"""How the reporter publishes: ``deliver(key, payload, validator, local)``, never raising;
+``local``: not to bridges' outbound targets (a bridge's report is never sent out)."""
+
+
+class Reporter:
+    """Logs, counts and publishes (on the hub's own topics) what happens to a hub's messages.
+
+    ``wanted()`` says whether a meta message could reach anyone; when not, none is built.
+    Loop guards: a failing ``LISTENER_ERROR`` listener and a drop of a ``MESSAGE_DROPPED``
+    message are logged and counted, never published again; nothing is published once
+    ``closed`` is set.
+    """
+
+    __slots__ = ("_deliver", "_wanted", "closed", "dropped", "failed", "skipped", "watcher")
+
+    def __init__(self, deliver: Deliver, wanted: Callable[[], bool]) -> None:
+        self._deliver = deliver
+        self._wanted = wanted
+        self.closed = False
+        self.failed = 0  # listener failures, payloads invalid for a typed listener included
+        self.dropped = 0  # messages dropped by bounded queues or drains
+        self.skipped = 0  # messages refused on arrival: reached a route but not delivered
+        # Told of each listener error first (the pytest plugin's hubs keep them).
+        self.watcher: Callable[[Sequence[str], str, BaseException], None] | None = None
+
+    def wanted(self) -> bool:
+        """Whether a meta message could reach anyone now."""
+        return not self.closed and self._wanted()
+
+    def listener_error(self, key: Sequence[str], listener: str, exc: BaseException) -> None:
+        """Log, count and publish (on ``LISTENER_ERROR``) a failure of ``listener`` on ``key``."""
+        if self.watcher is not None:
+            self.watcher(key, listener, exc)
+        self.failed += 1
+        logger.error("listener %s failed on key %r", listener, tuple(key), exc_info=exc)
+        if tuple(key[: len(_ERROR_PREFIX)]) == _ERROR_PREFIX or not self.wanted():
+            return  # a failing error listener must not feed itself
+        try:
+            text = str(exc)
+        except Exception:  # a user's exception may fail to print; the report must not fail
+            text = f"<unprintable {type(exc).__name__}>"
+        event = ListenerFailure(Key(*key), listener, type(exc).__name__, text)
+        self._publish(LISTENER_ERROR, key, event, False)
+
+    def drop(
+        self, key: Sequence[str], listener: str, reason: str, count: int, refused: bool
+    ) -> None:
+        """Count, log and publish a drop; ``refused``: on arrival, so it was never delivered."""
+        self.dropped += count
+        if refused:
+            self.skipped += count
+        total = self.dropped
+        if total & (total - 1) == 0 or count > 1:  # log at 1, 2, 4, 8... drops, not on each one
+            logger.warning(
+                "%s dropped %d message(s) (%s), last on key %r; %d dropped by this hub so far",
+                listener,
+                count,
+                reason,
+                tuple(key),
+                total,
+            )
+        if tuple(key[: len(_DROP_PREFIX)]) == _DROP_PREFIX or not self.wanted():
+            return
+        event = MessageDropped(Key(*key), listener, reason, count)
+        self._publish(MESSAGE_DROPPED, key, event, False)
+
+    def subscriber_event(self, added: bool, pattern: Sequence[str], count: int) -> None:
+        """Publish that a callback subscribed to (or left) ``pattern``, ``count`` remaining."""
+        if self.wanted():
+            event = SubscriberEvent(key=Key(*pattern), currentSubscriberCount=count)
+            self._publish(ADDED_SUBSCRIBER if added else REMOVED_SUBSCRIBER, pattern, event, False)
+
+    def bridge_error(self, key: Sequence[str], subject: str, reason: str, error: str) -> None:
+        """Publish a bridge's failure on ``BRIDGE_ERROR`` (the bridge logs and counts it)."""
+        if self.wanted():
+            failure = BridgeFailure(Key(*key), subject, reason, error)
+            self._publish(BRIDGE_ERROR, key, failure, True)
+
+    def _publish(self, topic: Topic[Any], key: Sequence[str], payload: Any, local: bool) -> None:
+        full_key = Key(*topic[:-1], *escape_wildcards(key))
+        self._deliver(full_key, payload, topic._validator, local)

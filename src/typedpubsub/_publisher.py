@@ -7,8 +7,9 @@ from typing import Any
 
 from typing_extensions import TypeVar
 
-from ._hub import Hub
-from ._key import Key, PossibleKey, TupleKey, _describe
+from ._describe import describe
+from ._hub import Hub, internal
+from ._key import Key, PossibleKey, TupleKey
 from ._topic import Topic
 
 __all__ = ["Publisher", "ThrottledPublisher"]
@@ -23,11 +24,11 @@ class Publisher:
 
     def __init__(self, hub: Hub, prefix: PossibleKey) -> None:
         if not isinstance(hub, Hub):
-            raise TypeError(f"hub must be a typedpubsub Hub, got {_describe(hub)}")
+            raise TypeError(f"hub must be a typedpubsub Hub, got {describe(hub)}")
         self._hub = hub
         self.prefix: Key[Any] = Key.create_from(prefix)
         self._full_keys: dict[tuple[object, object], Key[Any]] = {}
-        hub._publishers.add(self)
+        internal(hub).add_publisher(self)
 
     def full_key(self, key: Key[T] | str | TupleKey) -> Key[T]:
         """``prefix + key``; a :class:`Topic` stays a topic of the same payload type."""
@@ -77,7 +78,7 @@ class ThrottledPublisher:
         delay_sequence_factory: Callable[[], Iterable[float]] | None = None,
     ) -> None:
         if type(max_qsize) is not int:
-            raise TypeError(f"max_qsize must be int, got {_describe(max_qsize)}")
+            raise TypeError(f"max_qsize must be int, got {describe(max_qsize)}")
         if max_qsize < 0:
             raise ValueError(f"max_qsize must be >= 0, got {max_qsize}")
         self._hub = hub
@@ -89,7 +90,7 @@ class ThrottledPublisher:
         """Publish on ``prefix + key``, then wait for the reached queues to shrink to max_qsize."""
         full_key = self._publisher.full_key(key)
         self._hub.publish(full_key, message)
-        for target in self._hub._route(full_key).targets:
+        for target in internal(self._hub).targets(full_key):
             inbox = target.inbox
             if inbox is not None and len(inbox.items) > self._max_qsize:
                 await inbox.wait_room(self._max_qsize)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -275,21 +274,24 @@ class Telemetry:
         except Exception:  # a propagator of the application's choice failing on hostile input
             return None
 
-    def attach(self, context: otel_context.Context) -> Token[otel_context.Context]:
-        return otel_context.attach(context)
+    def continued(
+        self,
+        headers: Mapping[str, str] | None,
+        deliver: Callable[[], Coroutine[Any, Any, None] | None],
+    ) -> Coroutine[Any, Any, None] | None:
+        """``deliver()`` a message that arrived with ``headers``, in the trace they carry.
 
-    def detach(self, token: Token[otel_context.Context]) -> None:
-        otel_context.detach(token)
-
-    async def within(
-        self, context: otel_context.Context, waiting: Coroutine[Any, Any, None]
-    ) -> None:
-        """Await ``waiting`` with ``context`` as the current one."""
-        token = otel_context.attach(context)
+        What ``deliver`` returns (a delivery that waits for room) runs in that trace too.
+        """
+        remote = self.remote_context(headers)
+        if remote is None:
+            return deliver()
+        token = otel_context.attach(remote)
         try:
-            await waiting
+            waiting = deliver()
         finally:
             otel_context.detach(token)
+        return None if waiting is None else _within(remote, waiting)
 
 
 class Queued(tuple[Any, Any]):
@@ -320,6 +322,14 @@ class Queued(tuple[Any, Any]):
             await callback(key, message)
             return
         await telemetry.aprocess(key, self.context, self.template, lambda: callback(key, message))
+
+
+async def _within(context: otel_context.Context, waiting: Coroutine[Any, Any, None]) -> None:
+    token = otel_context.attach(context)
+    try:
+        await waiting
+    finally:
+        otel_context.detach(token)
 
 
 def _attributes(operation: str, name: str, template: str | None) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import reprlib
 import threading
 import types
@@ -20,7 +21,8 @@ from pydantic_core import (
 )
 from typing_extensions import LiteralString, TypeForm, TypeVar
 
-from ._key import WILDCARD, Key, PossibleKey, _describe
+from ._describe import describe
+from ._key import WILDCARD, Key, PossibleKey
 from .errors import InvalidKeyError, PayloadValidationError, UnsupportedPayloadTypeError
 
 __all__ = ["Topic", "convert_for_listener", "format_validation_error"]
@@ -476,6 +478,26 @@ def convert_for_listener(
         raise format_validation_error(key, topic, exc) from exc
 
 
+def convert_or_error(
+    topic: Topic[Any],
+    key: Sequence[str],
+    message: object,
+    source: Validator[Any] | None,
+    listener: str,
+) -> tuple[bool, Any]:
+    """``(True, payload)`` for ``listener``, subscribed through ``topic``, or ``(False, error)``.
+
+    The error of an untyped publish (``source`` None) is logged here, naming the listener that
+    does not get the message; the publisher hears of it as an exception.
+    """
+    try:
+        return True, convert_for_listener(topic, key, message, source)
+    except PayloadValidationError as error:
+        if source is None:
+            logging.getLogger("typedpubsub").error("not delivered to %s: %s", listener, error)
+        return False, error
+
+
 class Topic(Key[T]):
     """A key bound to a payload type: ``Topic(('*', 'trade', '*'), Trade)`` is a ``Topic[Trade]``.
 
@@ -512,11 +534,11 @@ class Topic(Key[T]):
         if "" in parts:
             raise InvalidKeyError(f"key parts must not be empty, got {tuple(parts)!r}", parts)
         if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be str or None, got {_describe(name)}")
+            raise TypeError(f"name must be str or None, got {describe(name)}")
         if description is not None and not isinstance(description, str):
-            raise TypeError(f"description must be str or None, got {_describe(description)}")
+            raise TypeError(f"description must be str or None, got {describe(description)}")
         if not isinstance(trust_instances, bool):
-            raise TypeError(f"trust_instances must be bool, got {_describe(trust_instances)}")
+            raise TypeError(f"trust_instances must be bool, got {describe(trust_instances)}")
         wildcards = parts.count(WILDCARD)
         if parameters is None:
             names: tuple[str | None, ...] = (None,) * wildcards
@@ -591,7 +613,7 @@ class Topic(Key[T]):
         kept: list[str | None] = []
         for index, value, param in zip(wildcards, values, self.parameters, strict=True):
             if not isinstance(value, str):
-                raise TypeError(f"fill value must be str, got {_describe(value)}")
+                raise TypeError(f"fill value must be str, got {describe(value)}")
             if value == WILDCARD:
                 kept.append(param)
             elif not value:

@@ -20,8 +20,8 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-from ._hub import Hub
-from ._key import _describe
+from ._describe import describe
+from ._hub import Hub, internal
 from ._telemetry import SYSTEM, Telemetry
 from ._version import __version__
 
@@ -58,7 +58,7 @@ class Instrumentation:
         hub = self._hub
         for name in ("publish", "apublish", "publish_threadsafe"):
             hub.__dict__.pop(name, None)
-        hub._set_telemetry(None)
+        internal(hub).instrument(None)
 
     def __enter__(self) -> Instrumentation:
         return self
@@ -91,16 +91,17 @@ def instrument(
     one handle at a time.
     """
     if not isinstance(hub, Hub):
-        raise TypeError(f"hub must be a Hub, got {_describe(hub)}")
+        raise TypeError(f"hub must be a Hub, got {describe(hub)}")
     if tracer_provider is not None and not isinstance(tracer_provider, trace.TracerProvider):
         raise TypeError(
-            f"tracer_provider must be a TracerProvider or None, got {_describe(tracer_provider)}"
+            f"tracer_provider must be a TracerProvider or None, got {describe(tracer_provider)}"
         )
     if meter_provider is not None and not isinstance(meter_provider, metrics.MeterProvider):
         raise TypeError(
-            f"meter_provider must be a MeterProvider or None, got {_describe(meter_provider)}"
+            f"meter_provider must be a MeterProvider or None, got {describe(meter_provider)}"
         )
-    if hub._telemetry is not None:
+    core = internal(hub)
+    if core.telemetry is not None:
         raise ValueError(
             f"hub must not be instrumented already, got {hub!r}; uninstrument it first"
         )
@@ -110,8 +111,7 @@ def instrument(
     meter = metrics.get_meter(
         "typedpubsub", __version__, meter_provider=meter_provider, schema_url=_SCHEMA_URL
     )
-    bridges = hub._bridge_callbacks
-    telemetry = Telemetry(tracer, meter, bridges.__contains__)
+    telemetry = Telemetry(tracer, meter, core.is_bridge)
     # Instance attributes shadow the class's methods: an uninstrumented hub's publish is the
     # class's own, with no check for telemetry per message.
     wrappers: dict[str, Any] = {
@@ -120,5 +120,5 @@ def instrument(
         "publish_threadsafe": telemetry.send(hub.publish_threadsafe),
     }
     hub.__dict__.update(wrappers)
-    hub._set_telemetry(telemetry)
+    core.instrument(telemetry)
     return Instrumentation(hub, telemetry)

@@ -17,7 +17,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from .._key import _describe
+from .._describe import describe
+from .._inbox import Room
 from ..errors import BridgeConnectionError
 
 __all__ = [
@@ -41,7 +42,7 @@ Entry = tuple[str, bytes, str, Any, dict[str, str] | None]
 
 def _check_int(name: str, value: object, low: int) -> None:
     if type(value) is not int:
-        raise TypeError(f"{name} must be int, got {_describe(value)}")
+        raise TypeError(f"{name} must be int, got {describe(value)}")
     if value < low and value != -1:
         raise ValueError(f"{name} must be >= {low} or -1 (unlimited), got {value}")
 
@@ -50,7 +51,7 @@ def _check_seconds(name: str, value: object) -> None:
     if value is None:
         return
     if type(value) not in (int, float):
-        raise TypeError(f"{name} must be a number of seconds or None, got {_describe(value)}")
+        raise TypeError(f"{name} must be a number of seconds or None, got {describe(value)}")
     assert isinstance(value, (int, float))
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be > 0 or None (unlimited), got {value}")
@@ -74,7 +75,7 @@ class StreamLimits:
 
 def check_max_pending(value: object) -> int:
     if type(value) is not int:
-        raise TypeError(f"max_pending must be int, got {_describe(value)}")
+        raise TypeError(f"max_pending must be int, got {describe(value)}")
     if value < 1:
         raise ValueError(f"max_pending must be >= 1, got {value}")
     return value
@@ -154,7 +155,7 @@ class SendQueue:
         self.items: collections.deque[Entry] = collections.deque()
         self.in_flight = 0
         self.closing = False
-        self._room_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self.room = Room()
         self._wakeup = asyncio.Event()
 
     def __len__(self) -> int:
@@ -185,28 +186,10 @@ class SendQueue:
 
     async def wait_room(self, size: int) -> None:
         """Wait until at most ``size`` messages are held."""
-        while len(self) > size and not self.closing:
-            waiter = asyncio.get_running_loop().create_future()
-            entry = (size, waiter)
-            self._room_waiters.append(entry)
-            try:
-                await waiter
-            finally:
-                if entry in self._room_waiters:
-                    self._room_waiters.remove(entry)
+        await self.room.wait(self, size)
 
     def wake_room(self) -> None:
-        if not self._room_waiters:
-            return
-        size = len(self)
-        remaining = []
-        for limit, waiter in self._room_waiters:
-            if size <= limit or self.closing:
-                if not waiter.done():
-                    waiter.set_result(None)
-            else:
-                remaining.append((limit, waiter))
-        self._room_waiters = remaining
+        self.room.wake(self)
 
 
 class AckInbox:

@@ -40,9 +40,9 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticSerializationError
 from typing_extensions import Self
 
-from .._hub import Hub
-from .._key import WILDCARD, Key, check_pattern, escape_wildcards, is_subset, overlaps
-from .._meta import ADDED_SUBSCRIBER, SubscriberEvent
+from .._hub import Hub, internal
+from .._key import WILDCARD, Key, check_pattern, check_publishable, is_subset, overlaps
+from .._meta import ADDED_SUBSCRIBER, BRIDGE_ERROR, BridgeFailure, SubscriberEvent
 from .._topic import Topic, Validator, check_distinct_topics
 from ..errors import BridgeConnectionError, ClosedError, InvalidKeyError, QueueFullError
 from .headers import MSG_ID_HEADER, ORIGIN_HEADER
@@ -95,33 +95,6 @@ _MAX_UNROUTED_DELIVERIES = 5
 
 class _Denied(Exception):
     """The server refused a publish for good (a permissions violation)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class BridgeFailure:
-    """Payload of ``('Hub', 'bridgeError', *key)``: a message the bridge could not pass on."""
-
-    key: Key[Any]
-    """The key of the message (the subject's tokens, for an incoming one)."""
-    subject: str
-    """The NATS subject involved, or '' when there is none."""
-    reason: str
-    """Incoming: ``invalid_json``, ``invalid_payload``, ``invalid_subject`` or ``forged`` (a
-    message claiming this bridge's origin with an id it never sent). Outgoing:
-    ``unserialisable`` (not JSON: NaN, Infinity, non-UTF-8 bytes, ...), ``invalid_key`` or
-    ``publish``. Connection: ``server``, ``disconnected`` and ``reconnected`` (once per outage)."""
-    error: str
-    """What went wrong, without credentials."""
-
-
-BRIDGE_ERROR: Topic[BridgeFailure] = Topic(
-    ("Hub", "bridgeError", "*"),
-    BridgeFailure,
-    name="bridgeError",
-    description="Published by a NATS bridge on the local hub for each message it rejects or "
-    "cannot send.",
-    parameters=["key"],
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -349,7 +322,8 @@ class NatsBridge:
         self._sender: asyncio.Task[None] | None = None
         # Dedupe on (origin, id), shared by the hub's bridges: a forged message with a used id
         # suppresses only itself, and a future id cannot be forged, since ids are random.
-        self._seen = hub._bridge_seen
+        self._core = internal(hub)
+        self._seen = self._core.bridge_seen
         self._dedupe_window = dedupe_window
         # Where its own messages can come back (JetStream, echo on), each id carries a tag only
         # this bridge can make: an own-origin message without it is forged, and its own are
@@ -456,13 +430,14 @@ class NatsBridge:
             self._started = False
             raise
         self._connect_failure = None  # from now on, server errors are reported
-        self.hub._bridge_callbacks.add(self._outbound)
+        self._core.add_bridge(self._outbound)
         for pattern in self.patterns:
             # The send queue is this subscription's inbox: apublish waits for room in it.
-            # (The hub uses only what SendQueue has of an Inbox: items, max_size, blocks,
-            # wait_room.)
+            # (The hub uses only what SendQueue has of an Inbox: max_size, blocks, wait_room.)
             inbox = cast("Any", self._queue)
-            self.hub._add(pattern, self._outbound, inbox=inbox, label=f"NatsBridge {self.id[:8]}")
+            self._core.subscribe(
+                pattern, self._outbound, inbox=inbox, label=f"NatsBridge {self.id[:8]}"
+            )
         self._sender = asyncio.get_running_loop().create_task(
             self._send_loop(), name=f"typedpubsub NATS bridge {self.id[:8]} sender"
         )
@@ -535,10 +510,10 @@ class NatsBridge:
 
     def _listened(self, pattern: Key[Any]) -> bool:
         """Whether a listener other than a bridge may take a message matching ``pattern``."""
-        bridges = self.hub._bridge_callbacks
+        core = self._core
         return any(
-            overlaps(target.key, pattern) and target.callback not in bridges
-            for target in self.hub._router
+            overlaps(target.key, pattern) and not core.is_bridge(target.callback)
+            for target in core.subscriptions()
         )
 
     def _on_added_subscriber(self, key: Key[Any], event: SubscriberEvent) -> None:
@@ -559,7 +534,7 @@ class NatsBridge:
                 except Exception as exc:
                     self._report(pattern, subject, "server", f"cannot consume: {exc}")
             if not self._deferred:
-                self.hub._remove(ADDED_SUBSCRIBER, self._on_added_subscriber)
+                self._core.unsubscribe(ADDED_SUBSCRIBER, self._on_added_subscriber)
                 return
 
     async def aclose(self, *, timeout: float = 10.0) -> None:
@@ -569,10 +544,10 @@ class NatsBridge:
         self._closed = True
         if self._started and not self.hub.closed:
             for pattern in self.patterns:
-                self.hub._remove(pattern, self._outbound)
-        self.hub._bridge_callbacks.discard(self._outbound)
+                self._core.unsubscribe(pattern, self._outbound)
+        self._core.remove_bridge(self._outbound)
         if self._deferred and not self.hub.closed:
-            self.hub._remove(ADDED_SUBSCRIBER, self._on_added_subscriber)
+            self._core.unsubscribe(ADDED_SUBSCRIBER, self._on_added_subscriber)
         if self._subscribing is not None:
             self._subscribing.cancel()
             await asyncio.wait({self._subscribing})
@@ -696,7 +671,7 @@ class NatsBridge:
         id_key = self._id_key
         if id_key is not None:
             msg_id += _tag(id_key, msg_id)
-        if len(self.hub._bridge_callbacks) > 1:
+        if self._core.bridge_count() > 1:
             # Another bridge of this hub may hear this message on NATS: it was delivered here
             # already, so it goes in the hub's shared window as seen (with the origin sent).
             seen = self._seen
@@ -704,7 +679,7 @@ class NatsBridge:
             if len(seen) > self._dedupe_window:
                 seen.popitem(last=False)
         # On an instrumented hub, the publish's trace context goes along (telemetry.instrument).
-        telemetry = self.hub._telemetry
+        telemetry = self._core.telemetry
         self._queue.put(
             (subject, data, msg_id, key, telemetry.inject() if telemetry is not None else None)
         )
@@ -886,12 +861,12 @@ class NatsBridge:
             return False  # our own: acknowledged and dropped
         key = tuple(msg.subject.split(".")[len(self._prefix) :])
         try:
-            route = self.hub._route(key)
+            targets = self._core.targets(check_publishable(key))
         except ClosedError:
             return True
         except Exception:
             return False  # not a key: _deliver reports it
-        return all(callback in self.hub._bridge_callbacks for callback in route.callbacks)
+        return all(self._core.is_bridge(target.callback) for target in targets)
 
     def _inbound_route(self, subject: str) -> tuple[Key[Any], Key[Any]] | None:
         tokens = subject.split(".")
@@ -977,23 +952,20 @@ class NatsBridge:
                 self._rejected += 1
                 self._report(key, subject, "invalid_json", str(exc))
                 return None
-        telemetry = self.hub._telemetry
-        if telemetry is not None and (remote := telemetry.remote_context(headers)) is not None:
-            # The publish's trace continues here: listeners' spans are its children.
-            token = telemetry.attach(remote)
-            try:
-                waiting = self.hub._deliver_remote(key, payload, source)
-            except ClosedError:
-                return None
-            finally:
-                telemetry.detach(token)
-            if waiting is not None:
-                waiting = telemetry.within(remote, waiting)
-        else:
-            try:
-                waiting = self.hub._deliver_remote(key, payload, source)
-            except ClosedError:
-                return None
+        core = self._core
+        telemetry = core.telemetry
+        try:
+            # Not to bridges (no echo): a full bounded queue is waited for, as by apublish; a
+            # full ``raise`` queue's refusal is counted and reported as a drop (reason
+            # ``raise``). Nothing is lost silently.
+            if telemetry is None:
+                waiting = core.deliver(key, payload, source, local=True, wait=True)
+            else:  # the publish's trace continues here (telemetry.instrument)
+                waiting = telemetry.continued(
+                    headers, lambda: core.deliver(key, payload, source, local=True, wait=True)
+                )
+        except ClosedError:
+            return None
         if waiting is None:
             self._received += 1
         return waiting
@@ -1050,15 +1022,8 @@ class NatsBridge:
         level = logging.WARNING if reason == "reconnected" else logging.ERROR
         where = f" on subject {subject!r}" if subject else ""
         logger.log(level, "NATS bridge %s: %s%s: %s", self.id[:8], reason, where, error)
-        hub = self.hub
-        if hub.closed or not hub._meta_wanted():
-            return
-        full_key = Key(*BRIDGE_ERROR[:-1], *escape_wildcards(key))
-        failure = BridgeFailure(Key(*key), subject, reason, error)
-        # Through the remote path: no bridge sends a bridge's report out (no storm).
-        hub._dispatch(
-            hub._remote_route(full_key)[0], full_key, failure, BRIDGE_ERROR._validator, False
-        )
+        # Through local delivery: no bridge sends a bridge's report out (no storm).
+        self._core.reporter.bridge_error(key, subject, reason, error)
 
 
 _CONNECTION_LOST = (

@@ -8,9 +8,9 @@ from typing import Any
 
 from typing_extensions import TypeVar
 
-from .._hub import Hub, _Route
+from .._hub import Hub, internal
 from .._key import Key, is_subset
-from .._topic import Topic, Validator
+from .._topic import Topic
 from ..errors import PayloadValidationError
 
 __all__ = ["MockHub", "RecordingHub"]
@@ -33,27 +33,15 @@ class RecordingHub(Hub):
         )
         self._record_meta = record_meta
         super().__init__(route_cache_size=route_cache_size)
+        # Every delivery, however published (meta messages and bridges' included), is seen
+        # here before its listeners get it: RecordingHub overrides nothing of Hub.
+        internal(self).observe(self._record, meta=record_meta)
 
-    def _meta_wanted(self) -> bool:
-        return self._record_meta or super()._meta_wanted()
-
-    def publish(self, key: Key[T], message: T) -> None:
-        route, validated, source = self._prepare(key, message)
-        self._dispatch(route, key, validated, source, True)
-
-    def _dispatch(
-        self,
-        route: _Route,
-        key: Any,
-        message: Any,
-        source: Validator[Any] | None,
-        raise_errors: bool,
-    ) -> None:
+    def _record(self, key: Key[Any], message: Any) -> None:
         if self._record_meta or not (key and key[0] == "Hub"):
             plain = Key(*key)
             self.published.append((plain, message))
             self.published_by_key[plain].append(message)
-        super()._dispatch(route, key, message, source, raise_errors)
 
     def messages(self, key: Key[T]) -> list[T]:
         """The recorded messages whose key matches ``key`` (a pattern), oldest first."""

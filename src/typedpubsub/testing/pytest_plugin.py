@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .._hub import Hub
+from .._hub import Hub, internal
 from .._key import Key
 from . import RecordingHub
 from .natsserver import NatsServer, binary
@@ -46,10 +46,10 @@ class _WatchedHub(Hub):
     def __init__(self, *, route_cache_size: int = 65_536) -> None:
         self.test_listener_errors: list[_ErrorRecord] = []
         super().__init__(route_cache_size=route_cache_size)
+        internal(self).reporter.watcher = self._keep_error
 
-    def report_listener_error(self, key: Any, listener: str, exc: BaseException) -> None:
+    def _keep_error(self, key: Sequence[str], listener: str, exc: BaseException) -> None:
         self.test_listener_errors.append((tuple(key), listener, exc))
-        super().report_listener_error(key, listener, exc)
 
 
 class _WatchedRecordingHub(RecordingHub, _WatchedHub):

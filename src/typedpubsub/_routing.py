@@ -1,0 +1,411 @@
+"""Routing: the subscriptions of a hub, the route of each concrete key (cached) and dispatch.
+
+The subscriptions live in a trie (:mod:`._router`, one concept of its own: patterns to
+targets). This module adds what a hub needs on top: a cache of resolved routes by concrete key,
+invalidated by generations; the hit counters that statistics are derived from; and the
+dispatch loops that hand a message to the targets of a route.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, cast
+
+from ._callbacks import check_result
+from ._key import WILDCARD, Key, check_pattern, check_publishable, overlaps
+from ._meta import Reporter
+from ._router import Router, Target
+from ._stats import Counters
+from ._topic import Topic, Validator, convert_or_error
+from .errors import ClosedError, QueueFullError
+
+if TYPE_CHECKING:
+    from ._inbox import Inbox
+    from ._telemetry import Telemetry
+
+__all__ = ["Route", "Routing"]
+
+logger = logging.getLogger("typedpubsub")
+
+Observer = Callable[[Key[Any], Any], None]
+"""Called with ``(key, message)`` before each dispatch (``RecordingHub`` records with it)."""
+
+
+class Route:
+    """What one concrete key reaches, computed once and cached until subscriptions change."""
+
+    __slots__ = (
+        "bounded",
+        "callbacks",
+        "calls",
+        "generation",
+        "hits",
+        "local",
+        "slow",
+        "targets",
+    )
+
+    def __init__(
+        self,
+        generation: int,
+        targets: tuple[Target, ...],
+        observed: bool,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.generation = generation
+        self.targets = targets
+        self.callbacks = tuple(t.callback for t in targets)
+        # What dispatch calls, target by target: the callbacks themselves, or (on a hub given
+        # to telemetry.instrument) wrappers that trace each delivery; so an uninstrumented hub
+        # pays nothing per message for telemetry.
+        self.calls = self.callbacks if telemetry is None else telemetry.wrap_targets(targets)
+        # Typed targets (or an observer) need dispatch_slow; the plain loop serves the rest.
+        self.slow = observed or any(t.validator is not None for t in targets)
+        # Bounded queues reached: where a waiting delivery may have to wait for room.
+        self.bounded: tuple[Inbox, ...] = tuple(
+            t.inbox for t in targets if t.inbox is not None and t.inbox.max_size
+        )
+        # Publishes through this route: the only counter on the hot path. Hub and sync
+        # listener statistics are derived from it (see Routing.retire).
+        self.hits = 0
+        # This route without bridges' outbound targets, for what arrived through a bridge.
+        self.local: Route | None = None
+
+
+def _typed_key(topic: Topic[Any]) -> tuple[tuple[str, ...], object]:
+    """A topic's pattern and payload type as a dict key (an unhashable type by identity)."""
+    payload_type: object = topic.payload_type
+    try:
+        hash(payload_type)
+    except TypeError:  # Annotated[int, {"unit": "ms"}]; the entry keeps the type alive
+        payload_type = id(payload_type)
+    return tuple(topic), payload_type
+
+
+class Routing:
+    """A hub's subscriptions and routes; package-internal, used through the hub's core.
+
+    ``route(key)`` resolves (and caches) what a concrete key reaches; ``dispatch`` hands a
+    validated message to a route's targets, isolating and reporting their failures through
+    the reporter. ``add`` / ``remove`` change the subscriptions; ``targets`` and
+    ``subscriptions`` read them.
+    """
+
+    __slots__ = (
+        "_callback_counts",
+        "_key_counts",
+        "_seq",
+        "_shared",
+        "_shared_generation",
+        "_typed_patterns",
+        "_warned_overlaps",
+        "bridges",
+        "cache",
+        "cache_size",
+        "closed",
+        "generation",
+        "observer",
+        "published",
+        "delivered",
+        "reporter",
+        "router",
+        "telemetry",
+    )
+
+    def __init__(self, cache_size: int, reporter: Reporter) -> None:
+        self.router = Router()
+        self.reporter = reporter
+        self.cache: collections.OrderedDict[tuple[str, ...], Route] = collections.OrderedDict()
+        self.cache_size = cache_size
+        self.generation = 0
+        self.closed = False
+        self.observer: Observer | None = None
+        # Set while the hub is instrumented (telemetry.instrument): routes trace deliveries.
+        self.telemetry: Telemetry | None = None
+        # Bridges' outbound callbacks: what arrived through a bridge never reaches them.
+        self.bridges: set[object] = set()
+        self.published = 0  # publishes and deliveries of retired routes; see totals()
+        self.delivered = 0
+        self._shared: dict[tuple[Target, ...], Route] = {}
+        self._shared_generation = 0
+        self._seq = itertools.count()
+        self._key_counts: dict[tuple[str, ...], int] = {}
+        # Subscriptions per callback: a subscription is known by its (pattern, callback), so a
+        # caller that must not share a callback with another subscription asks here.
+        self._callback_counts: dict[object, int] = {}
+        # Typed subscriptions by (pattern, payload type), to warn once about overlapping types.
+        self._typed_patterns: dict[tuple[tuple[str, ...], object], list[Any]] = {}
+        self._warned_overlaps: set[tuple[object, ...]] = set()
+
+    # -- routes -----------------------------------------------------------------------------
+
+    def route(self, key: Any) -> Route:
+        """The route of concrete ``key``; raises ClosedError, or the key's error if it is none."""
+        if self.closed:
+            raise ClosedError("hub is closed; create a new Hub to publish")
+        try:
+            route = self.cache.get(key) if isinstance(key, tuple) else None
+        except TypeError:  # unhashable parts: check_publishable says which
+            route = None
+        if route is not None and route.generation == self.generation:
+            return route
+        key = check_publishable(key)
+        targets = tuple(self.router.match(key))
+        # Keys that reach the same targets share one route object: a cached key then costs
+        # little more than its dict entry.
+        if len(self._shared) >= self.cache_size:
+            # Retired routes must not stay reachable from the key cache, or their hits would
+            # go uncounted: start a new generation, which makes every cached route stale.
+            self.generation += 1
+        if self._shared_generation != self.generation:
+            self.retire()
+            self._shared_generation = self.generation
+        route = self._shared.get(targets)
+        if route is None:
+            route = self._shared[targets] = Route(
+                self.generation, targets, self.observer is not None, self.telemetry
+            )
+        cache = self.cache
+        if len(cache) >= self.cache_size and key not in cache:
+            # Evict the oldest entry (FIFO): it keeps memory bounded however many distinct keys
+            # are published, in O(1); an LRU's reordering would cost every cache hit.
+            cache.popitem(last=False)
+        cache[key] = route
+        return route
+
+    def local_route(self, route: Route) -> Route:
+        """``route`` without bridges' outbound targets (for what arrived through a bridge)."""
+        local = route.local
+        if local is None:
+            bridges = self.bridges
+            targets = tuple(t for t in route.targets if t.callback not in bridges)
+            local = route
+            if len(targets) != len(route.targets):
+                local = self._shared.get(targets) or Route(
+                    self.generation, targets, self.observer is not None, self.telemetry
+                )
+                self._shared[targets] = local
+            route.local = local
+        return local
+
+    def invalidate(self) -> None:
+        """Make every cached route stale (subscriptions or the observer changed)."""
+        self.generation += 1
+
+    def retire(self) -> None:
+        """Drop the shared routes, folding their hit counts into the counters they stand for."""
+        for route in self._shared.values():
+            hits = route.hits
+            if hits:
+                self.published += hits
+                self.delivered += hits * len(route.targets)
+                for target in route.targets:
+                    if target.inbox is None and target.stats is not None:
+                        target.stats.delivered += hits
+        self._shared = {}
+
+    def live_hits(self, callback: object) -> int:
+        """Publishes that reached ``callback`` through routes not yet retired."""
+        return sum(
+            route.hits
+            for route in self._shared.values()
+            if route.hits and callback in route.callbacks
+        )
+
+    def totals(self) -> tuple[int, int]:
+        """``(published, delivered)`` so far, live routes included."""
+        live = [route for route in self._shared.values() if route.hits]
+        return (
+            self.published + sum(route.hits for route in live),
+            self.delivered + sum(route.hits * len(route.targets) for route in live),
+        )
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def dispatch(
+        self,
+        route: Route,
+        key: Any,
+        message: Any,
+        source: Validator[Any] | None,
+        raise_errors: bool,
+    ) -> None:
+        """Hand ``message`` (valid for ``source``, its topic's validator, if any) to ``route``.
+
+        Failures of targets are isolated and reported; full queues that refuse it raise their
+        :class:`QueueFullError` (the first one) after every other target got the message when
+        ``raise_errors``, else they are logged (the drop is reported by the queue itself).
+        """
+        route.hits += 1
+        if route.slow:
+            errors = self.dispatch_slow(route, key, message, source)
+        else:
+            errors = None
+            for callback in route.calls:
+                try:
+                    if (result := callback(key, message)) is not None:
+                        check_result(result)
+                except QueueFullError as exc:
+                    errors = errors or []
+                    errors.append(exc)
+                except Exception as exc:
+                    self.callback_failed(route, callback, key, exc)
+        if errors:
+            if raise_errors:
+                raise errors[0]
+            for error in errors:
+                logger.error("%s", error)
+
+    def dispatch_slow(
+        self, route: Route, key: Any, message: Any, source: Validator[Any] | None
+    ) -> list[Exception] | None:
+        """The dispatch loop for typed targets (and an observer): returns the queues' refusals."""
+        if self.observer is not None:
+            self.observer(key, message)
+        reporter = self.reporter
+        errors: list[Exception] | None = None
+        # Each listener type validates the message once per publish, not once per listener.
+        converted: dict[Validator[Any], tuple[bool, Any]] = {}
+        for target, call in zip(route.targets, route.calls, strict=True):
+            validator = target.validator
+            payload = message
+            if validator is not None and validator is not source:
+                outcome = converted.get(validator)
+                if outcome is None:
+                    # only a topic's subscription has a validator
+                    topic = cast("Topic[Any]", target.key)
+                    outcome = convert_or_error(topic, key, message, source, target.label)
+                    converted[validator] = outcome
+                    if not outcome[0] and source is None:
+                        errors = errors or []
+                        errors.append(outcome[1])
+                if not outcome[0]:
+                    reporter.skipped += 1
+                    if source is None:  # untyped publish: the publisher hears of it
+                        reporter.failed += 1
+                        if target.stats is not None:
+                            target.stats.failed += 1
+                    else:  # valid for its own topic: a conflict between topics, reported
+                        self.target_failed(target, key, outcome[1])
+                    continue
+                payload = outcome[1]
+            try:
+                if (result := call(key, payload)) is not None:
+                    check_result(result)
+            except QueueFullError as exc:
+                errors = errors or []
+                errors.append(exc)
+            except Exception as exc:
+                self.target_failed(target, key, exc)
+        return errors
+
+    def callback_failed(self, route: Route, callback: object, key: Any, exc: Exception) -> None:
+        """Report the failure of ``callback`` (one of ``route``'s calls) on ``key``."""
+        for target, call in zip(route.targets, route.calls, strict=True):
+            if call is callback:
+                self.target_failed(target, key, exc)
+                return
+
+    def target_failed(self, target: Target, key: Any, exc: BaseException) -> None:
+        """Count and report the failure of ``target`` on ``key``."""
+        if target.stats is not None:
+            target.stats.failed += 1
+        self.reporter.listener_error(key, target.label, exc)
+
+    # -- subscriptions ----------------------------------------------------------------------
+
+    def add(
+        self,
+        pattern: Key[Any],
+        callback: Callable[[Any, Any], object],
+        unread: Callable[[], int] | None,
+        inbox: Inbox | None,
+        stats: Counters | None,
+        label: str,
+    ) -> int | None:
+        """Subscribe; the number of callbacks on exactly ``pattern`` after it, None if a repeat."""
+        if self.router.get(pattern, callback) is not None:
+            return None
+        validator = pattern._validator if isinstance(pattern, Topic) else None
+        seq = next(self._seq)
+        self.router.add(Target(pattern, callback, seq, validator, unread, inbox, stats, label))
+        if isinstance(pattern, Topic):
+            self._add_typed(pattern)
+        self._callback_counts[callback] = self._callback_counts.get(callback, 0) + 1
+        self.generation += 1
+        plain = tuple(pattern)
+        count = self._key_counts[plain] = self._key_counts.get(plain, 0) + 1
+        return count
+
+    def remove(self, pattern: Key[Any], callback: object) -> int | None:
+        """Unsubscribe; the number of callbacks left on ``pattern``, None if it was not there."""
+        target = self.router.remove(pattern, callback)
+        if target is None:
+            return None
+        if isinstance(target.key, Topic):
+            self._remove_typed(target.key)
+        remaining = self._callback_counts[callback] - 1
+        if remaining:
+            self._callback_counts[callback] = remaining
+        else:
+            del self._callback_counts[callback]
+        self.generation += 1
+        plain = tuple(pattern)
+        count = self._key_counts[plain] - 1
+        if count:
+            self._key_counts[plain] = count
+        else:
+            del self._key_counts[plain]
+        return count
+
+    def uses(self, callback: object) -> bool:
+        """Whether ``callback`` is subscribed to some pattern."""
+        return callback in self._callback_counts
+
+    def targets(self, key: Any) -> list[Target]:
+        """The targets a publish on ``key`` reaches (for a pattern: on some key it matches)."""
+        pattern = check_pattern(key)
+        if WILDCARD not in pattern:
+            return list(self.route(pattern).targets)
+        return [t for t in self.subscriptions() if overlaps(t.key, pattern)]
+
+    def subscriptions(self) -> list[Target]:
+        """Every subscription, in subscription order."""
+        return sorted(self.router, key=_by_seq)
+
+    def __iter__(self) -> Iterator[Target]:
+        return iter(self.router)
+
+    def _add_typed(self, topic: Topic[Any]) -> None:
+        """Count a typed subscription; warn once per pair overlapping another payload type."""
+        entry = self._typed_patterns.get(_typed_key(topic))
+        if entry is not None:
+            entry[1] += 1
+            return
+        for other, _ in self._typed_patterns.values():
+            pair = (*_typed_key(other), *_typed_key(topic))
+            if other.payload_type == topic.payload_type or not overlaps(other, topic):
+                continue
+            if pair not in self._warned_overlaps:
+                self._warned_overlaps.add(pair)
+                logger.warning(
+                    "typed subscription %r overlaps %r of another payload type: a message "
+                    "valid for one may not be delivered to the other",
+                    topic,
+                    other,
+                )
+        self._typed_patterns[_typed_key(topic)] = [topic, 1]
+
+    def _remove_typed(self, topic: Topic[Any]) -> None:
+        key = _typed_key(topic)
+        entry = self._typed_patterns[key]
+        entry[1] -= 1
+        if not entry[1]:
+            del self._typed_patterns[key]
+
+
+def _by_seq(target: Target) -> int:
+    return target.seq

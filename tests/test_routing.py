@@ -1,0 +1,197 @@
+"""Routing and the one delivery path: cached routes against a model, and who delivers how."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from typedpubsub import (
+    ADDED_SUBSCRIBER,
+    LISTENER_ERROR,
+    MESSAGE_DROPPED,
+    Hub,
+    Key,
+    MessageDropped,
+    Subscriber,
+)
+from typedpubsub._hub import internal
+from typedpubsub._inbox import Inbox
+from typedpubsub._key import is_subset
+from typedpubsub.testing import RecordingHub
+
+PATTERNS = [
+    ("a",),
+    ("a", "b"),
+    ("a", "*"),
+    ("*", "b"),
+    ("*",),
+    ("a", "b", "c"),
+    ("a", "*", "c"),
+    ("b", "b"),
+]
+KEYS = [("a",), ("b",), ("a", "b"), ("a", "c"), ("b", "b"), ("a", "b", "c"), ("a", "x", "c")]
+
+Operation = tuple[str, int]
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(0, len(PATTERNS) - 1)),
+        st.tuples(st.just("remove"), st.integers(0, len(PATTERNS) - 1)),
+        st.tuples(st.just("publish"), st.integers(0, len(KEYS) - 1)),
+    ),
+    max_size=40,
+)
+
+
+class _Callback:
+    """A sync listener that records the keys it got."""
+
+    def __init__(self, name: int) -> None:
+        self.name = name
+
+    def __call__(self, key: Key, message: object) -> None:
+        if isinstance(message, list):  # else one of the hub's own messages
+            message.append(self.name)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=operations, cache_size=st.integers(1, 4))
+def test_cached_routes_match_a_model_through_any_interleaving(
+    ops: list[Operation], cache_size: int
+) -> None:
+    """Whatever the order of subscribes, unsubscribes and publishes, a publish reaches exactly
+    the subscribed patterns matching its key, in subscription order, and statistics agree."""
+    hub = Hub(route_cache_size=cache_size)
+    callbacks = [_Callback(i) for i in range(len(PATTERNS))]
+    subscribed: list[int] = []  # model: pattern indexes in subscription order
+    published = delivered = 0
+    meta = False  # a pattern starting with '*' also gets the hub's own messages
+    for op, index in ops:
+        if op == "add":
+            meta = meta or PATTERNS[index][0] == "*"
+            hub.add_subscriber(Key(*PATTERNS[index]), callbacks[index])
+            if index not in subscribed:
+                subscribed.append(index)
+        elif op == "remove":
+            hub.remove_subscriber(Key(*PATTERNS[index]), callbacks[index])
+            if index in subscribed:
+                subscribed.remove(index)
+        else:
+            got: list[int] = []
+            hub.publish(Key(*KEYS[index]), got)
+            expected = [i for i in subscribed if is_subset(KEYS[index], PATTERNS[i])]
+            assert got == expected
+            published += 1
+            delivered += len(expected)
+    stats = hub.statistics()
+    if not meta:
+        assert (stats.published, stats.delivered) == (published, delivered)
+    assert stats.subscriptions == len(subscribed)
+    assert stats.cached_routes <= cache_size
+
+
+def test_recording_hub_overrides_no_delivery() -> None:
+    """RecordingHub observes through the hub's own delivery path: it overrides no publish."""
+    for name in ("publish", "apublish", "publish_threadsafe"):
+        assert getattr(RecordingHub, name) is getattr(Hub, name)
+
+
+async def test_every_way_to_publish_is_recorded_once() -> None:
+    """publish, apublish, publish_threadsafe and meta messages all pass the one delivery path."""
+    hub = RecordingHub(record_meta=True)
+    got: list[object] = []
+    hub.add_subscriber(Key("k"), lambda key, message: got.append(message))
+    hub.publish(Key("k"), 1)
+    await hub.apublish(Key("k"), 2)
+    thread = threading.Thread(target=hub.publish_threadsafe, args=(Key("k"), 3))
+    thread.start()
+    thread.join(timeout=10)
+    for _ in range(20):
+        if len(got) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert got == [1, 2, 3]
+    assert hub.messages(Key("k")) == [1, 2, 3]
+    assert [key for key, _ in hub.published if key[0] == "Hub"] == [
+        Key(*ADDED_SUBSCRIBER[:-1], "k")
+    ]
+    await hub.aclose()
+
+
+async def test_inbox_reports_drops_through_the_callable_it_was_given() -> None:
+    """An inbox knows no hub: what it drops goes to its on_drop callable, with the reason."""
+    reported: list[tuple[Any, str, str, int, bool]] = []
+    inbox = Inbox("box", lambda *args: reported.append(args), 1, "drop_newest")
+    inbox.put(("a",), 1)
+    inbox.put(("b",), 2)
+    assert reported == [(("b",), "box", "drop_newest", 1, True)]
+    assert inbox.statistics([("a",)]).dropped == 1
+
+
+async def test_meta_reporter_guards_against_feeding_itself() -> None:
+    """A failing LISTENER_ERROR listener and a dropping MESSAGE_DROPPED stream are counted,
+    not published again (no loop)."""
+    async with Hub() as hub, Subscriber(hub, "meta") as subscriber:
+        errors: list[object] = []
+
+        def failing(key: Key, message: object) -> None:
+            errors.append(message)
+            raise RuntimeError("again")
+
+        subscriber.add_sync_listener(LISTENER_ERROR, failing)
+        subscriber.add_sync_listener(Key("x"), failing)
+        async with subscriber.stream(MESSAGE_DROPPED, max_queue_size=1, overflow="drop_newest"):
+            hub.publish(Key("x"), 1)
+            for _ in range(3):
+                hub.publish(MESSAGE_DROPPED.fill("x"), MessageDropped(Key("x"), "me", "raise", 1))
+            stats = hub.statistics()
+        assert len(errors) == 2  # the message, then its report; the report's failure stops
+        assert (stats.failed, stats.dropped) == (2, 2)
+
+
+async def test_stream_close_is_synchronous_and_idempotent(hub: Hub, subscriber: Subscriber) -> None:
+    """close() unsubscribes at once; a second close (or aclose) does nothing more."""
+    stream = subscriber.stream(Key("s"))
+    assert hub.has_subscribers(Key("s"))
+    stream.close()
+    stream.close()
+    await stream.aclose()
+    assert not hub.has_subscribers(Key("s"))
+    assert stream.closed
+
+
+def test_internal_api_has_no_underscored_reach_ins() -> None:
+    """Collaborators use the hub's package-internal API, never its underscored members."""
+    hub = Hub()
+    core = internal(hub)
+    callback = _Callback(0)
+    assert core.subscribe(Key("a", "*"), callback)
+    assert not core.subscribe(Key("a", "*"), callback)  # a repeat, logged
+    assert core.uses(callback)
+    assert [t.callback for t in core.targets(Key("a", "b"))] == [callback]
+    got: list[int] = []
+    assert core.deliver(Key("a", "b"), got, None) is None
+    assert got == [0]
+    assert core.unsubscribe(Key("a", "*"), callback)
+    assert not core.unsubscribe(Key("a", "*"), callback)
+    assert not core.uses(callback)
+
+
+@pytest.mark.parametrize("local", [False, True])
+async def test_waiting_delivery_waits_for_room_then_delivers(local: bool) -> None:
+    """deliver(wait=True) returns a coroutine only when a full 'block' queue is reached."""
+    async with Hub() as hub, Subscriber(hub, "slow") as subscriber:
+        core = internal(hub)
+        stream = subscriber.stream(Key("w"), max_queue_size=1)
+        assert core.deliver(Key("w"), 1, None, local=local, wait=True) is None
+        waiting = core.deliver(Key("w"), 2, None, local=local, wait=True)
+        assert waiting is not None
+        task = asyncio.create_task(waiting)
+        assert await asyncio.wait_for(stream.__anext__(), 5) == (Key("w"), 1)
+        await asyncio.wait_for(task, 5)
+        assert await asyncio.wait_for(stream.__anext__(), 5) == (Key("w"), 2)
+        stream.close()

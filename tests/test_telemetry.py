@@ -32,7 +32,9 @@ from typedpubsub import (
     Hub,
     Key,
     ListenerFailure,
+    Overflow,
     PayloadValidationError,
+    QueueFullError,
     Subscriber,
     Topic,
 )
@@ -358,6 +360,35 @@ async def test_instrument_refuses_wrong_arguments(otel: Otel, hub: Hub) -> None:
         ValueError, match=r"^hub must not be instrumented already, got <Hub .*>; uninstrument"
     ):
         otel.instrument(hub)
+
+
+@pytest.mark.parametrize("overflow", ["drop_oldest", "drop_newest", "raise"])
+async def test_full_queues_keep_each_message_with_its_own_context(
+    otel: Otel, hub: Hub, subscriber: Subscriber, overflow: Overflow
+) -> None:
+    """A bounded queue that drops or refuses messages still processes each under its own publish."""
+    otel.instrument(hub)
+    got: list[int] = []
+
+    async def on_message(key: Key, message: int) -> None:
+        got.append(message)
+
+    subscriber.add_async_listener(Key("b"), on_message, max_queue_size=2, overflow=overflow)
+    for i in range(5):  # the listener's task has not run yet: the queue overflows
+        try:
+            hub.publish(Key("b"), i)
+        except QueueFullError:
+            pass
+    await asyncio.wait_for(subscriber.remove_all_listeners(), 5)
+    assert got == {"drop_oldest": [3, 4], "drop_newest": [0, 1], "raise": [0, 1]}[overflow]
+    sends = otel.spans("send b")
+    assert len(sends) == 5
+    processed = otel.spans("process b")
+    assert [parent_id(s) for s in processed] == [ids(sends[i]).span_id for i in got]
+    if overflow == "raise":
+        assert [attributes(s).get("error.type") for s in sends[2:]] == [
+            "typedpubsub.errors.QueueFullError"
+        ] * 3
 
 
 class Recorder:

@@ -1,9 +1,11 @@
 """OpenTelemetry spans and metrics for one hub, per the messaging semantic conventions.
 
 Imported only by :func:`typedpubsub.telemetry.instrument`: an uninstrumented hub never imports
-OpenTelemetry. The hub and the NATS bridge reach this through ``hub._telemetry`` (None unless
-instrumented): routes built meanwhile call :meth:`Telemetry.wrap_targets`, bridges call
-:meth:`Telemetry.inject` and :meth:`Telemetry.remote_context`.
+OpenTelemetry. The hub's core holds it (``HubCore.telemetry``, None unless instrumented):
+routes built meanwhile call :meth:`Telemetry.wrap_targets` (so deliveries are traced with no
+per-message check on an uninstrumented hub); an async listener's consumer processes the
+:class:`Queued` items they put in its inbox; NATS bridges call :meth:`Telemetry.inject` when
+sending and :meth:`Telemetry.continued` when delivering what arrived.
 """
 
 from __future__ import annotations

@@ -343,6 +343,22 @@ async def test_uninstrument_restores_the_hub(otel: Otel, hub: Hub, subscriber: S
     assert not again.active
 
 
+async def test_an_uninstrumented_route_calls_the_callbacks_themselves(otel: Otel, hub: Hub) -> None:
+    """Without instrumentation a route calls the subscribed callbacks, not wrappers: no telemetry check per message."""
+    from typedpubsub._hub import internal
+
+    hub.add_subscriber(Key("r"), lambda k, m: None)
+    routing = internal(hub).routing
+    before = routing.route(Key("r"))
+    with otel.instrument(hub):
+        during = routing.route(Key("r"))
+    after = routing.route(Key("r"))
+    assert before.calls is before.callbacks
+    assert during.calls != during.callbacks
+    assert after.calls is after.callbacks
+    assert internal(hub).telemetry is None
+
+
 async def test_instrument_refuses_wrong_arguments(otel: Otel, hub: Hub) -> None:
     """Wrong types are TypeErrors, a hub instrumented twice a ValueError, with exact messages."""
     with pytest.raises(TypeError, match=r"^hub must be a Hub, got 'hub' \(str\)$"):

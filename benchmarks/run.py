@@ -543,12 +543,38 @@ SIMPLE: dict[str, type[Floor | Aiopubsub]] = {
 }
 
 
+INSTRUMENTED = "typedpubsub, instrumented"
+INSTRUMENTED_NOTE = (
+    f"`{INSTRUMENTED}` (here and on the sync workload) is the same hub given to "
+    "`typedpubsub.telemetry.instrument` with the OpenTelemetry SDK's providers, which record "
+    "each span and metric and export nothing: the cost of tracing itself; `typedpubsub` is "
+    "the uninstrumented hub"
+)
+
+
+def instrumented() -> Adapter:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from typedpubsub.telemetry import instrument
+
+    adapter = Typedpubsub(INSTRUMENTED)
+    instrument(
+        adapter.hub,
+        tracer_provider=TracerProvider(shutdown_on_exit=False),
+        meter_provider=MeterProvider(shutdown_on_exit=False),
+    )
+    return adapter
+
+
 def new_adapter(name: str, route_cache_size: int | None = None) -> Adapter:
     """A fresh adapter (inside the event loop that will run it)."""
     if name in SIMPLE:
         return SIMPLE[name]()
     if name == "typedpubsub":
         return Typedpubsub(route_cache_size=route_cache_size)
+    if name == INSTRUMENTED:
+        return instrumented()
     payload_type, payload, trust, _ = TYPED[name]
     return Typedpubsub(name, payload_type, payload, trust_instances=trust)
 
@@ -762,9 +788,15 @@ def benches(sizes: Mapping[str, int]) -> list[Bench]:
     small, large = sizes["routing_small"], sizes["routing_large"]
     routing = ("routing", "routing_small", "routing_large")
     found = [
-        Bench("1 -> 1 async listener", one_to_one_async, ("messages",), (*base, *TYPED)),
+        Bench(
+            "1 -> 1 async listener",
+            one_to_one_async,
+            ("messages",),
+            (*base, INSTRUMENTED, *TYPED),
+            note=INSTRUMENTED_NOTE,
+        ),
         Bench("fan-out to 100 listeners", fan_out, ("fanout",), base),
-        Bench("1 -> 1 sync listener", one_to_one_sync, ("messages",), base),
+        Bench("1 -> 1 sync listener", one_to_one_sync, ("messages",), (*base, INSTRUMENTED)),
         Bench("async iterator consumer", async_iterator, ("messages",), base),
         Bench(
             routing_name(small), cold_routing("routing_small"), routing, scan, "scan floor", False

@@ -435,7 +435,7 @@ def test_send_queue_keeps_order_bound_and_wakes_waiters(max_size: int, ops: list
             if op == "put":
                 for _ in range(n):
                     if not queue.full():
-                        queue.put(("s", b"", str(counter), Key("k")))
+                        queue.put(("s", b"", str(counter), Key("k"), None))
                         counter += 1
             elif op == "send":
                 for _ in range(min(n, len(queue.items))):

@@ -21,6 +21,7 @@ PUBLIC_MODULES = [
     "typedpubsub.errors",
     "typedpubsub.nats",
     "typedpubsub.schema",
+    "typedpubsub.telemetry",
     "typedpubsub.testing",
     "typedpubsub.testing.mocks",
     "typedpubsub.testing.natsserver",

@@ -56,7 +56,7 @@ def env_python(env: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The wheel installed (with the nats extra) in a clean venv, and a copy of the check files.
+    """The wheel installed (with the nats and otel extras) in a clean venv, and the check files.
 
     Returns ``(folder, python)``: the folder holds ``tests/typecheck`` and the checkers' settings
     (taken from mypy.ini and pyproject.toml), ``python`` is the clean environment's interpreter.
@@ -68,7 +68,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     env = base / "venv"
     venv.create(env, with_pip=True)
     python = env_python(env)
-    installed = run(python, "-m", "pip", "install", "-q", f"{wheel}[nats]")
+    installed = run(python, "-m", "pip", "install", "-q", f"{wheel}[nats,otel]")
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
     folder = base / "checks"

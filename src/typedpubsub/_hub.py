@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._inbox import Bounded
     from ._publisher import Publisher
     from ._subscriber import Subscriber
+    from ._telemetry import Telemetry
 
 __all__ = ["Hub", "HubCore", "Topology", "internal", "topology"]
 
@@ -56,6 +57,7 @@ class HubCore:
     - ``retained``, ``replay``, ``clear_remote``, ``add_clear_listener`` /
       ``remove_clear_listener``: retained topics' last values (bridges send and apply
       tombstones);
+    - ``instrument`` / ``telemetry``: trace every delivery (``telemetry.instrument``);
     - ``add_bridge`` / ``remove_bridge`` / ``bridge_count`` / ``bridge_seen``: bridges' state;
     - ``bind_loop``, ``check_thread``, ``call_in_loop``: the hub's event loop and its thread;
     - ``attach`` / ``add_publisher`` / ``publishers``: live subscribers and publishers;
@@ -204,6 +206,16 @@ class HubCore:
             self.deliver(key, payload, source, local=local, cache=False)
         except Exception:  # pragma: no cover - dispatch reports everything itself
             logger.exception("could not publish on %r", key)
+
+    @property
+    def telemetry(self) -> Telemetry | None:
+        """The hub's instrumentation (telemetry.instrument), None if it is not instrumented."""
+        return self.routing.telemetry
+
+    def instrument(self, telemetry: Telemetry | None) -> None:
+        """Trace every delivery through ``telemetry`` from now on (None: stop)."""
+        self.routing.telemetry = telemetry
+        self.routing.invalidate()
 
     def observe(self, observer: Observer, *, meta: bool) -> None:
         """Call ``observer(key, message)`` before each dispatch; ``meta``: build meta messages
@@ -472,7 +484,7 @@ class Hub:
             errors = routing.dispatch_slow(route, key, message, source)
         else:
             errors = None
-            for callback in route.callbacks:
+            for callback in route.calls:
                 try:
                     if (result := callback(key, message)) is not None:
                         check_result(result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._describe import keys_text
 from ._key import Key
@@ -18,6 +18,7 @@ from ._stats import Counters, ListenerStatistics
 if TYPE_CHECKING:
     from ._hub import HubCore
     from ._inbox import Inbox
+    from ._telemetry import Queued
 
 __all__ = ["Listener", "drain"]
 
@@ -109,11 +110,15 @@ class Listener:
                         return
                     await inbox.wait_items()
                     continue
-                key, message = items.popleft()
+                item = items.popleft()
+                key, message = item
                 if room:
                     room.wake(inbox)
                 try:
-                    await callback(key, message)
+                    if type(item) is tuple:
+                        await callback(key, message)
+                    else:  # queued by a hub given to telemetry.instrument: traced with its context
+                        await cast("Queued", item).process(callback)
                 except Exception as exc:
                     counters.failed += 1
                     reporter.listener_error(key, self.label, exc)

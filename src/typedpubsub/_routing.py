@@ -26,6 +26,7 @@ from .errors import ClosedError, QueueFullError
 
 if TYPE_CHECKING:
     from ._inbox import Bounded
+    from ._telemetry import Telemetry
 
 __all__ = ["Route", "Routing"]
 
@@ -38,11 +39,17 @@ Observer = Callable[[Key[Any], Any], None]
 class Route:
     """What one concrete key reaches, computed once and cached until subscriptions change."""
 
-    __slots__ = ("bounded", "callbacks", "hits", "local", "slow", "targets")
+    __slots__ = ("bounded", "callbacks", "calls", "hits", "local", "slow", "targets")
 
-    def __init__(self, targets: tuple[Target, ...], observed: bool) -> None:
+    def __init__(
+        self, targets: tuple[Target, ...], observed: bool, telemetry: Telemetry | None = None
+    ) -> None:
         self.targets = targets
         self.callbacks = tuple(t.callback for t in targets)
+        # What dispatch calls, target by target: the callbacks themselves, or (on a hub given
+        # to telemetry.instrument) wrappers that trace each delivery; so an uninstrumented hub
+        # pays nothing per message for telemetry.
+        self.calls = self.callbacks if telemetry is None else telemetry.wrap_targets(targets)
         # Typed targets (or an observer) need dispatch_slow; the plain loop serves the rest.
         # When every typed target has one validator, a message published through a topic of
         # that validator is already valid for each: ``slow`` is then that validator, and the
@@ -103,6 +110,7 @@ class Routing:
         "reporter",
         "retained",
         "router",
+        "telemetry",
     )
 
     def __init__(self, cache_size: int, reporter: Reporter, retained: RetainedStore) -> None:
@@ -122,6 +130,8 @@ class Routing:
         # The thread running the hub's event loop (None: none yet), read by Hub.publish.
         self.loop_thread: int | None = None
         self.observer: Observer | None = None
+        # Set while the hub is instrumented (telemetry.instrument): routes trace deliveries.
+        self.telemetry: Telemetry | None = None
         # Bridges' outbound callbacks: what arrived through a bridge never reaches them.
         self.bridges: set[object] = set()
         self.published = 0  # publishes and deliveries of retired routes; see totals()
@@ -161,7 +171,9 @@ class Routing:
                 # Retire the shared routes (their hits counted) and the cache entries that
                 # reach them: memory stays bounded however many target sets there are.
                 self.invalidate()
-            route = self._shared[targets] = Route(targets, self.observer is not None)
+            route = self._shared[targets] = Route(
+                targets, self.observer is not None, self.telemetry
+            )
         if cache:
             self._keep(key, route)
         return route
@@ -190,7 +202,9 @@ class Routing:
             targets = tuple(t for t in route.targets if t.callback not in bridges)
             local = route
             if len(targets) != len(route.targets):
-                local = self._shared.get(targets) or Route(targets, self.observer is not None)
+                local = self._shared.get(targets) or Route(
+                    targets, self.observer is not None, self.telemetry
+                )
                 self._shared[targets] = local
             route.local = local
         return local
@@ -274,7 +288,7 @@ class Routing:
             errors = self.dispatch_slow(route, key, message, source)
         else:
             errors = None
-            for callback in route.callbacks:
+            for callback in route.calls:
                 try:
                     if (result := callback(key, message)) is not None:
                         check_result(result)
@@ -299,7 +313,7 @@ class Routing:
         errors: list[Exception] | None = None
         # Each listener type validates the message once per publish, not once per listener.
         converted: dict[Validator[Any], tuple[bool, Any]] = {}
-        for target in route.targets:
+        for target, call in zip(route.targets, route.calls, strict=True):
             validator = target.validator
             payload = message
             if validator is not None and validator is not source:
@@ -323,7 +337,7 @@ class Routing:
                     continue
                 payload = outcome[1]
             try:
-                if (result := target.callback(key, payload)) is not None:
+                if (result := call(key, payload)) is not None:
                     check_result(result)
             except QueueFullError as exc:
                 errors = errors or []
@@ -360,9 +374,9 @@ class Routing:
             self.target_failed(target, key, exc)
 
     def callback_failed(self, route: Route, callback: object, key: Any, exc: Exception) -> None:
-        """Report the failure of ``callback`` (one of ``route``'s) on ``key``."""
-        for target in route.targets:
-            if target.callback is callback:
+        """Report the failure of ``callback`` (one of ``route``'s calls) on ``key``."""
+        for target, call in zip(route.targets, route.calls, strict=True):
+            if call is callback:
                 self.target_failed(target, key, exc)
                 return
 

@@ -36,8 +36,8 @@ __all__ = [
 DEFAULT_MAX_PENDING = 10_000
 """Messages a bridge holds for NATS (queued and awaiting acknowledgement) at most."""
 
-Entry = tuple[str, bytes, str, Any]
-"""One message for NATS: subject, payload, message id, local key."""
+Entry = tuple[str, bytes, str, Any, dict[str, str] | None]
+"""One message for NATS: subject, payload, message id, local key, trace context headers."""
 
 
 def _check_int(name: str, value: object, low: int) -> None:

@@ -763,7 +763,11 @@ class NatsBridge:
             seen[(self.id if id_key is not None else "", msg_id)] = None
             if len(seen) > self._dedupe_window:
                 seen.popitem(last=False)
-        self._queue.put((subject, data, msg_id, key))
+        # On an instrumented hub, the publish's trace context goes along (telemetry.instrument).
+        telemetry = self._core.telemetry
+        self._queue.put(
+            (subject, data, msg_id, key, telemetry.inject() if telemetry is not None else None)
+        )
 
     def _outbound_clear(self, topic: Topic[Any]) -> None:
         """Send the tombstone of ``topic`` (cleared on the hub), if it is a bridged retained key."""
@@ -784,7 +788,7 @@ class NatsBridge:
         msg_id = next(self._ids)
         if self._id_key is not None:
             msg_id += _tag(self._id_key, msg_id)
-        queue.put((subject, b"", msg_id, topic))
+        queue.put((subject, b"", msg_id, topic, None))
 
     async def _send_loop(self) -> None:
         if self._js is not None:
@@ -802,11 +806,13 @@ class NatsBridge:
                     return
                 await queue.wait_items()
                 continue
-            subject, data, msg_id, key = outbox.popleft()
+            subject, data, msg_id, key, trace_headers = outbox.popleft()
             queue.wake_room()
             headers = {**headers_base, MSG_ID_HEADER: msg_id}
             if not data:  # only a tombstone has no payload (JSON has at least one byte)
                 headers[TOMBSTONE_HEADER] = "1"
+            if trace_headers is not None:
+                headers.update(trace_headers)
             try:
                 await self._nc.publish(subject, data, headers=headers)
             except Exception as exc:
@@ -835,6 +841,8 @@ class NatsBridge:
                 headers = {**headers_base, MSG_ID_HEADER: entry[2]}
                 if not entry[1]:  # only a tombstone has no payload
                     headers[TOMBSTONE_HEADER] = "1"
+                if entry[4] is not None:
+                    headers.update(entry[4])
                 try:
                     await nc.publish(entry[0], entry[1], reply=reply, headers=headers)
                 except Exception as exc:
@@ -1072,11 +1080,18 @@ class NatsBridge:
                 self._rejected += 1
                 self._report(key, subject, "invalid_json", str(exc))
                 return None
+        core = self._core
+        telemetry = core.telemetry
         try:
             # Not to bridges (no echo): a full bounded queue is waited for, as by apublish; a
             # full ``raise`` queue's refusal is counted and reported as a drop (reason
             # ``raise``). Nothing is lost silently.
-            waiting = self._core.deliver(key, payload, source, local=True, wait=True)
+            if telemetry is None:
+                waiting = core.deliver(key, payload, source, local=True, wait=True)
+            else:  # the publish's trace continues here (telemetry.instrument)
+                waiting = telemetry.continued(
+                    headers, lambda: core.deliver(key, payload, source, local=True, wait=True)
+                )
         except ClosedError:
             return None
         if waiting is None:

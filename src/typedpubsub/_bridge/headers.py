@@ -38,6 +38,11 @@ HEADERS_SCHEMA: dict[str, Any] = {
             "followed by a 32-bit tag); repeated only by retries of the same message, which "
             "receivers drop as duplicates.",
         },
+        "Typedpubsub-Timeout": {
+            "type": "string",
+            "description": "Requests only: the seconds the requester waits for the reply "
+            "(a decimal number); the responder's bound too, at most 3600.",
+        },
     },
 }
 
@@ -45,7 +50,7 @@ ERROR_HEADER = "Typedpubsub-Error"
 """Header of a reply that is an error: ``responder``, ``no_responder`` or ``timeout``."""
 ERROR_TYPE_HEADER = "Typedpubsub-Error-Type"
 """Header of a ``responder`` error reply: the type name of what the responder raised."""
-TIMEOUT_HEADER = "Typedpubsub-Timeout"
+TIMEOUT_HEADER = "Typedpubsub-Timeout"  # (declared in HEADERS_SCHEMA by name)
 """Header of a request: the seconds its requester waits (the responder's bound too)."""
 
 REPLY_HEADERS_SCHEMA: dict[str, Any] = {

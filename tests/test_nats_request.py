@@ -7,12 +7,14 @@ import contextlib
 import functools
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nats
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nats.aio.msg import Msg
 
 from typedpubsub import (
@@ -26,7 +28,14 @@ from typedpubsub import (
     ResponderError,
     Subscriber,
 )
-from typedpubsub.nats import BRIDGE_ERROR, BridgeFailure, NatsBridge
+from typedpubsub._bridge.requests import RequestBridge
+from typedpubsub.nats import (
+    BRIDGE_ERROR,
+    BridgeFailure,
+    NatsBridge,
+    key_to_subject,
+    pattern_to_subject,
+)
 from typedpubsub.testing.natsserver import NatsServer
 
 from .conftest import ROOT
@@ -339,3 +348,42 @@ async def test_closing_fails_requests_waiting_across_nats(server: NatsServer) ->
 def _asking(bridge: NatsBridge) -> bool:
     """Whether the bridge has a request on its way (white-box: no event announces it)."""
     return bool(bridge._requests._asking)
+
+
+_HEADER_NAMES = st.sampled_from(
+    ["Typedpubsub-Error", "Typedpubsub-Error-Type", "Typedpubsub-Timeout", "Status", "X"]
+)
+_HEADER_VALUES = st.one_of(
+    st.sampled_from(["responder", "no_responder", "timeout", "ValueError", "503", ""]),
+    st.text(max_size=300),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(st.binary(max_size=3000), st.sampled_from([b'{"total": 1, "by": "x"}'])),
+    headers=st.one_of(st.none(), st.dictionaries(_HEADER_NAMES, _HEADER_VALUES, max_size=3)),
+)
+def test_any_reply_is_a_sum_or_a_documented_error(
+    data: bytes, headers: dict[str, str] | None
+) -> None:
+    """Whatever bytes and headers a reply holds, it is a valid Sum or one documented error."""
+    requests = RequestBridge(
+        cast(Any, None), [ADD], key_to_subject, pattern_to_subject, (), None, "test", _ignore, 1000
+    )
+    reply = Msg(cast(Any, None), "calc.h.add", "", data, headers)
+    key = Key("calc", "h", "add")
+    message = ""
+    try:
+        result = requests._reply(ADD, key, reply)
+    except (PayloadValidationError, ResponderError, NoResponderError, RequestTimeoutError) as exc:
+        message = str(exc)
+    else:
+        assert isinstance(result, Sum)
+        return
+    assert message.startswith(("reply on key ", "responder across NATS", "no r"))
+    assert len(message) < 6000
+
+
+def _ignore(key: Sequence[str], subject: str, reason: str, error: str) -> None:
+    """A bridge report sink for unit tests of the request half."""

@@ -39,6 +39,7 @@ def test_request_topic_has_an_operation_with_a_reply(servers: dict[str, str] | N
     assert set(schemas["Sum"]["properties"]) == {"total", "by"}
     if servers:
         assert messages["addReply"]["headers"] == {"$ref": "#/components/schemas/ReplyHeaders"}
+        assert "Typedpubsub-Timeout" in schemas["BridgeHeaders"]["properties"]
         headers = schemas["ReplyHeaders"]["properties"]
         assert headers["Typedpubsub-Error"]["enum"] == ["responder", "no_responder", "timeout"]
     else:

@@ -331,7 +331,8 @@ class Subscriber:
     # -- responders -------------------------------------------------------------------------
 
     def add_responder(self, topic: Answerable[Req, Resp], handler: Handler[Req, Resp]) -> None:
-        """Answer requests on ``topic`` (a pattern): ``handler(key, request)`` returns the reply.
+        """Answer requests on ``topic``, a :class:`RequestTopic` (a pattern): ``handler(key,
+        request)`` returns the reply (the topic's types bind the handler's exactly).
 
         ``handler`` may be async (run in its own task, cancelled at the request's timeout) or
         plain (run inside ``request``). Of several responders whose patterns match a key, the

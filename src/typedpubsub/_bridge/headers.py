@@ -47,6 +47,11 @@ HEADERS_SCHEMA: dict[str, Any] = {
             "retained topic: receivers forget the value retained for the key and deliver "
             "nothing. Refused on keys of topics that are not retained.",
         },
+        "Typedpubsub-Timeout": {
+            "type": "string",
+            "description": "Requests only: the seconds the requester waits for the reply "
+            "(a decimal number); the responder's bound too, at most 3600.",
+        },
     },
 }
 
@@ -54,7 +59,7 @@ ERROR_HEADER = "Typedpubsub-Error"
 """Header of a reply that is an error: ``responder``, ``no_responder`` or ``timeout``."""
 ERROR_TYPE_HEADER = "Typedpubsub-Error-Type"
 """Header of a ``responder`` error reply: the type name of what the responder raised."""
-TIMEOUT_HEADER = "Typedpubsub-Timeout"
+TIMEOUT_HEADER = "Typedpubsub-Timeout"  # (declared in HEADERS_SCHEMA by name)
 """Header of a request: the seconds its requester waits (the responder's bound too)."""
 
 REPLY_HEADERS_SCHEMA: dict[str, Any] = {

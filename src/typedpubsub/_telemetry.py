@@ -10,8 +10,9 @@ sending and :meth:`Telemetry.continued` when delivering what arrived.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -154,6 +155,29 @@ class Telemetry:
 
         return traced_apublish
 
+    async def arequest(self, key: Any, ask: Callable[[], Awaitable[Any]]) -> Any:
+        """Await ``ask()`` (a request on ``key``) in a PRODUCER span, the current one meanwhile.
+
+        The responder's span (here, or across NATS through the request's headers) is its child.
+        """
+        name = self.destination(key)
+        attributes = _attributes("send", name, None)
+        start = time.perf_counter()
+        with self.tracer.start_as_current_span(
+            f"send {name}",
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                return await ask()
+            except (Exception, asyncio.CancelledError) as exc:
+                attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
+                raise
+            finally:
+                self._count_send(attributes, start)
+
     def _count_send(self, attributes: dict[str, str], start: float) -> None:
         self.sent.add(1, attributes)
         self.operation_duration.record(time.perf_counter() - start, attributes)
@@ -255,6 +279,46 @@ class Telemetry:
             finally:
                 self._count_process(attributes, start)
 
+    def respond(self, key: Any, pattern: Sequence[str], run: Callable[[], Any]) -> Any:
+        """Return ``run()`` (a sync responder's reply) from a CONSUMER span under the request's."""
+        span, attributes = self._start_process(key, otel_context.get_current(), _template(pattern))
+        start = time.perf_counter()
+        with trace.use_span(
+            span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+        ):
+            try:
+                return run()
+            except Exception as exc:
+                attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
+                raise
+            finally:
+                self._count_process(attributes, start)
+
+    async def arespond(self, key: Any, pattern: Sequence[str], work: Awaitable[Any]) -> Any:
+        """Await ``work`` (an async responder's reply) in a CONSUMER span under the request's.
+
+        A responder cancelled (the request timed out, the hub closed) ends its span in error.
+        """
+        span, attributes = self._start_process(key, otel_context.get_current(), _template(pattern))
+        start = time.perf_counter()
+        with trace.use_span(
+            span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+        ):
+            try:
+                return await work
+            except (Exception, asyncio.CancelledError) as exc:
+                attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
+                raise
+            finally:
+                self._count_process(attributes, start)
+
+    def serving(
+        self, headers: Mapping[str, str] | None, work: Coroutine[Any, Any, None]
+    ) -> Coroutine[Any, Any, None]:
+        """``work`` (serving a request that arrived with ``headers``) in the trace they carry."""
+        remote = self.remote_context(headers)
+        return work if remote is None else _within(remote, work)
+
     def _count_process(self, attributes: dict[str, str], start: float) -> None:
         self.consumed.add(1, attributes)
         self.process_duration.record(time.perf_counter() - start, attributes)
@@ -344,6 +408,11 @@ def _attributes(operation: str, name: str, template: str | None) -> dict[str, st
     if template is not None:
         attributes[_TEMPLATE] = template
     return attributes
+
+
+def _template(pattern: Sequence[str]) -> str | None:
+    parts = tuple(pattern)
+    return ".".join(parts) if WILDCARD in parts else None
 
 
 def _join(key: object) -> str:

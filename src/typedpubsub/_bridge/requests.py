@@ -208,6 +208,11 @@ class RequestBridge:
                 f"request on key {tuple(key)!r} cannot be sent as JSON: {exc}"
             ) from None
         headers = {TIMEOUT_HEADER: repr(timeout)} if timeout is not None else None
+        telemetry = self._core.telemetry
+        if telemetry is not None:  # the request's trace context goes along
+            trace_headers = telemetry.inject()
+            if trace_headers is not None:
+                headers = {**(headers or {}), **trace_headers}
         # In a task that aclose() cancels: nats-py leaves a request waiting for its timeout
         # when the connection closes.
         asking = asyncio.ensure_future(
@@ -281,7 +286,11 @@ class RequestBridge:
         # so a slow responder does not hold up the others.
         if self._closed:
             return
-        task = asyncio.get_running_loop().create_task(self._serve(msg, topic))
+        serve = self._serve(msg, topic)
+        telemetry = self._core.telemetry
+        if telemetry is not None:  # the requester's trace continues in the responder's span
+            serve = telemetry.serving(msg.headers, serve)
+        task = asyncio.get_running_loop().create_task(serve)
         self._serving.add(task)
         task.add_done_callback(self._serving.discard)
 

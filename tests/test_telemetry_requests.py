@@ -1,0 +1,309 @@
+"""typedpubsub.telemetry for request/reply: request and responder spans, in process and over NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import nats
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from typedpubsub import (
+    Hub,
+    Key,
+    NoResponderError,
+    PayloadValidationError,
+    Publisher,
+    RequestTimeoutError,
+    RequestTopic,
+    ResponderError,
+    Subscriber,
+)
+from typedpubsub.nats import NatsBridge
+from typedpubsub.testing.natsserver import NatsServer
+
+from .test_telemetry import Otel, attributes, ids, make_otel, parent_id
+from .test_telemetry_nats import HOSTILE_HEADERS
+
+
+@dataclasses.dataclass
+class Add:
+    a: int
+    b: int
+
+
+@dataclasses.dataclass
+class Sum:
+    total: int
+
+
+ADD = RequestTopic(("rpc", "*", "add"), Add, Sum, parameters=["shard"])
+CONCRETE = ADD.fill("s1")
+
+
+async def add(key: Key, request: Add) -> Sum:
+    return Sum(request.a + request.b)
+
+
+def add_now(key: Key, request: Add) -> Sum:
+    return Sum(request.a + request.b)
+
+
+@pytest.fixture
+def otel() -> Any:
+    """In-memory span exporter and metric reader, shut down after the test."""
+    made = make_otel()
+    yield made
+    made.tracer_provider.shutdown()
+    made.meter_provider.shutdown()
+
+
+@pytest.fixture
+def two() -> Any:
+    """Two in-memory OpenTelemetry setups: one per side of the bridge, as in two processes."""
+    made = (make_otel(), make_otel())
+    yield made
+    for otel in made:
+        otel.tracer_provider.shutdown()
+        otel.meter_provider.shutdown()
+
+
+@pytest.mark.parametrize("handler", [add, add_now], ids=["async", "sync"])
+async def test_request_is_a_producer_span_and_the_responder_a_consumer_child(
+    otel: Otel, hub: Hub, subscriber: Subscriber, handler: Any
+) -> None:
+    """A request is `send <key>` (PRODUCER); its responder runs in `process <pattern>` under it."""
+    otel.instrument(hub)
+    subscriber.add_responder(ADD, handler)
+    assert await hub.request(CONCRETE, Add(1, 2), timeout=5) == Sum(3)
+    (send,) = otel.spans("send rpc.s1.add")
+    (process,) = otel.spans("process rpc.*.add")
+    assert send.kind is SpanKind.PRODUCER
+    assert attributes(send) == {
+        "messaging.system": "typedpubsub",
+        "messaging.operation.name": "send",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": "rpc.s1.add",
+    }
+    assert process.kind is SpanKind.CONSUMER
+    assert attributes(process) == {
+        "messaging.system": "typedpubsub",
+        "messaging.operation.name": "process",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": "rpc.s1.add",
+        "messaging.destination.template": "rpc.*.add",
+    }
+    assert ids(process).trace_id == ids(send).trace_id
+    assert parent_id(process) == ids(send).span_id
+    assert [link.context.span_id for link in process.links] == [ids(send).span_id]
+    assert send.status.status_code is StatusCode.UNSET
+    assert process.status.status_code is StatusCode.UNSET
+
+
+async def test_listeners_observing_a_request_are_traced_under_it(
+    otel: Otel, hub: Hub, subscriber: Subscriber
+) -> None:
+    """A listener of the request key gets its own CONSUMER span, child of the request's span."""
+    otel.instrument(hub)
+    subscriber.add_responder(ADD, add)
+    seen: list[Add] = []
+    hub.add_subscriber(CONCRETE, lambda k, m: seen.append(m))
+    await Publisher(hub, "rpc").request(RequestTopic(("s1", "add"), Add, Sum), Add(2, 2), timeout=5)
+    assert seen == [Add(2, 2)]
+    (send,) = otel.spans("send rpc.s1.add")
+    children = [s for s in otel.spans() if parent_id(s) == ids(send).span_id]
+    assert sorted(s.name for s in children) == ["process rpc.*.add", "process rpc.s1.add"]
+
+
+async def test_request_errors_are_recorded_with_their_type(
+    otel: Otel, hub: Hub, subscriber: Subscriber
+) -> None:
+    """No responder, an invalid request, a failing responder and a timeout end spans in error."""
+    otel.instrument(hub)
+    with pytest.raises(NoResponderError):
+        await hub.request(CONCRETE, Add(1, 1), timeout=5)
+    bad: Any = {"a": "x"}
+    with pytest.raises(PayloadValidationError):
+        await hub.request(CONCRETE, bad, timeout=5)
+
+    async def boom(key: Key, request: Add) -> Sum:
+        raise ValueError("no sums today")
+
+    subscriber.add_responder(ADD, boom)
+    with pytest.raises(ResponderError):
+        await hub.request(CONCRETE, Add(1, 1), timeout=5)
+    subscriber.remove_responder(ADD, boom)
+    never = asyncio.Event()
+
+    async def stuck(key: Key, request: Add) -> Sum:
+        await never.wait()
+        return Sum(0)
+
+    subscriber.add_responder(ADD, stuck)
+    with pytest.raises(RequestTimeoutError):
+        await hub.request(CONCRETE, Add(1, 1), timeout=0.05)
+    sends = otel.spans("send rpc.s1.add")
+    assert [attributes(s)["error.type"] for s in sends] == [
+        "typedpubsub.errors.NoResponderError",
+        "typedpubsub.errors.PayloadValidationError",
+        "typedpubsub.errors.ResponderError",
+        "typedpubsub.errors.RequestTimeoutError",
+    ]
+    assert all(s.status.status_code is StatusCode.ERROR for s in sends)
+    assert all(any(e.name == "exception" for e in s.events) for s in sends)
+    processes = otel.spans("process rpc.*.add")
+    assert [attributes(s)["error.type"] for s in processes] == [
+        "typedpubsub.errors.ResponderError",
+        "asyncio.exceptions.CancelledError",
+    ]
+    assert [parent_id(p) for p in processes] == [ids(s).span_id for s in sends[2:]]
+
+
+async def test_request_metrics_follow_the_conventions(
+    otel: Otel, hub: Hub, subscriber: Subscriber
+) -> None:
+    """Requests count as sent messages and responders as consumed ones, with durations."""
+    otel.instrument(hub)
+    subscriber.add_responder(ADD, add)
+    await hub.request(CONCRETE, Add(1, 2), timeout=5)
+    with pytest.raises(NoResponderError):
+        await hub.request(RequestTopic(("rpc", "x", "none"), Add, Sum), Add(1, 2), timeout=5)
+    sent = {
+        (p.attributes["messaging.destination.name"], p.attributes.get("error.type")): p.value
+        for p in otel.points("messaging.client.sent.messages")
+    }
+    assert sent == {
+        ("rpc.s1.add", None): 1,
+        ("rpc.x.none", "typedpubsub.errors.NoResponderError"): 1,
+    }
+    (consumed,) = otel.points("messaging.client.consumed.messages")
+    assert consumed.value == 1
+    assert consumed.attributes["messaging.destination.template"] == "rpc.*.add"
+    assert sum(p.count for p in otel.points("messaging.process.duration")) == 1
+    assert sum(p.count for p in otel.points("messaging.client.operation.duration")) == 2
+
+
+async def test_uninstrumented_requests_record_nothing(
+    otel: Otel, hub: Hub, subscriber: Subscriber
+) -> None:
+    """After uninstrument() requests and responders make no spans and still answer."""
+    subscriber.add_responder(ADD, add)
+    handle = otel.instrument(hub)
+    await hub.request(CONCRETE, Add(1, 2), timeout=5)
+    handle.uninstrument()
+    assert await hub.request(CONCRETE, Add(2, 2), timeout=5) == Sum(4)
+    assert len(otel.spans()) == 2
+
+
+# -- across NATS ----------------------------------------------------------------------------
+
+
+async def test_request_and_remote_responder_share_one_trace(
+    server: NatsServer, two: tuple[Otel, Otel]
+) -> None:
+    """A request in one hub and its responder in another hub, joined by NATS, are one trace."""
+    here, there = two
+    async with Hub() as client, Hub() as service, Subscriber(service, "s") as subscriber:
+        here.instrument(client)
+        there.instrument(service)
+        subscriber.add_responder(ADD, add)
+        observed: list[Add] = []
+        service.add_subscriber(ADD, lambda k, m: observed.append(m))
+        async with (
+            NatsBridge(service, [ADD], servers=server.url),
+            NatsBridge(client, [ADD], servers=server.url),
+        ):
+            assert await client.request(CONCRETE, Add(3, 4), timeout=10) == Sum(7)
+    assert observed == [Add(3, 4)]
+    (send,) = here.spans()
+    assert send.name == "send rpc.s1.add"
+    assert send.kind is SpanKind.PRODUCER
+    remote = there.spans()
+    assert sorted(s.name for s in remote) == ["process rpc.*.add", "process rpc.*.add"]
+    for span in remote:
+        assert span.kind is SpanKind.CONSUMER
+        assert ids(span).trace_id == ids(send).trace_id
+        assert parent_id(span) == ids(send).span_id
+        assert span.parent is not None
+        assert span.parent.is_remote
+        assert [link.context.span_id for link in span.links] == [ids(send).span_id]
+
+
+async def test_remote_responder_errors_are_recorded_on_both_sides(
+    server: NatsServer, two: tuple[Otel, Otel]
+) -> None:
+    """A responder failing across NATS ends its span and the remote request's span in error."""
+    here, there = two
+
+    async def boom(key: Key, request: Add) -> Sum:
+        raise ValueError("no sums today")
+
+    async with Hub() as client, Hub() as service, Subscriber(service, "s") as subscriber:
+        here.instrument(client)
+        there.instrument(service)
+        subscriber.add_responder(ADD, boom)
+        async with (
+            NatsBridge(service, [ADD], servers=server.url),
+            NatsBridge(client, [ADD], servers=server.url),
+        ):
+            with pytest.raises(ResponderError, match=r"^responder across NATS"):
+                await client.request(CONCRETE, Add(3, 4), timeout=10)
+    (send,) = here.spans()
+    (process,) = there.spans()
+    assert attributes(send)["error.type"] == "typedpubsub.errors.ResponderError"
+    assert attributes(process)["error.type"] == "typedpubsub.errors.ResponderError"
+    assert parent_id(process) == ids(send).span_id
+
+
+async def test_uninstrumented_requests_carry_no_trace_headers(
+    server: NatsServer, two: tuple[Otel, Otel]
+) -> None:
+    """Without instrument() a forwarded request has no traceparent; with it, the request's span."""
+    spy = await nats.connect(server.url)
+    headers: list[dict[str, str]] = []
+
+    async def record(msg: Any) -> None:
+        headers.append(dict(msg.headers or {}))
+        await spy.publish(msg.reply, b'{"total": 0}')
+
+    try:
+        await spy.subscribe("rpc.*.add", cb=record)
+        await spy.flush()
+        async with Hub() as hub, NatsBridge(hub, [ADD], servers=server.url):
+            assert await hub.request(CONCRETE, Add(1, 1), timeout=10) == Sum(0)
+            with two[0].instrument(hub):
+                assert await hub.request(CONCRETE, Add(1, 1), timeout=10) == Sum(0)
+    finally:
+        await spy.close()
+    assert "traceparent" not in headers[0]
+    (send,) = two[0].spans()
+    trace_id = f"{ids(send).trace_id:032x}"
+    assert headers[1]["traceparent"].startswith(f"00-{trace_id}-{ids(send).span_id:016x}-")
+    assert headers[1]["Typedpubsub-Timeout"] == "10.0"  # beside the timeout
+
+
+async def test_forged_trace_headers_on_requests_do_not_break_serving(
+    server: NatsServer, otel: Otel
+) -> None:
+    """Requests with malformed or forged traceparent/tracestate are answered all the same."""
+    async with Hub() as hub, Subscriber(hub, "s") as subscriber:
+        otel.instrument(hub)
+        subscriber.add_responder(ADD, add)
+        async with NatsBridge(hub, [ADD], servers=server.url):
+            raw = await nats.connect(server.url)
+            try:
+                for i, headers in enumerate(HOSTILE_HEADERS):
+                    payload = f'{{"a": {i}, "b": 1}}'.encode()
+                    msg = await raw.request("rpc.f.add", payload, timeout=10, headers=headers)
+                    assert msg.data == f'{{"total":{i + 1}}}'.encode()
+                    assert not msg.headers
+            finally:
+                await raw.close()
+    spans = otel.spans("process rpc.*.add")
+    assert len(spans) == len(HOSTILE_HEADERS)
+    with_parent = [s for s in spans if s.parent is not None]
+    assert [(parent_id(s), s.parent.is_remote if s.parent else None) for s in with_parent] == [
+        (int("1" * 16, 16), True)
+    ]

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Mapping
 from typing import Any
 
 import nats
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, StatusCode
 
 from typedpubsub import (
@@ -24,8 +31,9 @@ from typedpubsub import (
 from typedpubsub.nats import NatsBridge
 from typedpubsub.testing.natsserver import NatsServer
 
+from .conftest import ROOT
 from .test_telemetry import Otel, attributes, ids, make_otel, parent_id
-from .test_telemetry_nats import HOSTILE_HEADERS
+from .test_telemetry_nats import HOSTILE_HEADERS, _Exploding
 
 
 @dataclasses.dataclass
@@ -307,3 +315,102 @@ async def test_forged_trace_headers_on_requests_do_not_break_serving(
     assert [(parent_id(s), s.parent.is_remote if s.parent else None) for s in with_parent] == [
         (int("1" * 16, 16), True)
     ]
+
+
+async def test_a_failing_propagator_does_not_break_requests(
+    server: NatsServer, two: tuple[Otel, Otel]
+) -> None:
+    """A propagator that raises on extraction leaves remote requests answered, without a parent."""
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(_Exploding())
+    try:
+        here, there = two
+        async with Hub() as client, Hub() as service, Subscriber(service, "s") as subscriber:
+            here.instrument(client)
+            there.instrument(service)
+            subscriber.add_responder(ADD, add)
+            async with (
+                NatsBridge(service, [ADD], servers=server.url),
+                NatsBridge(client, [ADD], servers=server.url),
+            ):
+                assert await client.request(CONCRETE, Add(1, 2), timeout=10) == Sum(3)
+    finally:
+        propagate.set_global_textmap(previous)
+    (process,) = there.spans()
+    assert process.parent is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    headers=st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.sampled_from(["traceparent", "tracestate", "baggage", "Traceparent", "x"]),
+            st.text(max_size=80),
+        ),
+    )
+)
+def test_any_request_headers_leave_the_responder_answering(
+    headers: Mapping[str, str] | None,
+) -> None:
+    """Whatever trace headers a request carries, its responder runs and answers in a span."""
+    from typedpubsub._telemetry import Telemetry
+
+    otel = make_otel()
+    telemetry = Telemetry(
+        otel.tracer_provider.get_tracer("t"),
+        otel.meter_provider.get_meter("t"),
+        lambda callback: False,
+    )
+    replies: list[object] = []
+
+    async def answer() -> Sum:
+        return Sum(1)
+
+    async def serve() -> None:
+        replies.append(await telemetry.arespond(CONCRETE, ADD, answer()))
+
+    asyncio.run(telemetry.serving(headers, serve()))
+    assert replies == [Sum(1)]
+    (span,) = otel.spans()
+    assert span.name == "process rpc.*.add"
+    assert span.parent is None or span.parent.is_remote
+    otel.tracer_provider.shutdown()
+    otel.meter_provider.shutdown()
+
+
+def test_requests_import_nothing_of_opentelemetry_without_instrument(server: Any) -> None:
+    """Requests and responders, in process and across NATS, never import OpenTelemetry alone."""
+    script = f"""
+import asyncio, sys
+from typedpubsub import Hub, RequestTopic, Subscriber
+from typedpubsub.nats import NatsBridge
+
+ADD = RequestTopic(("rpc", "*", "add"), dict[str, int], int)
+
+async def add(key, request):
+    return request["a"] + request["b"]
+
+def add_now(key, request):
+    return request["a"] + request["b"]
+
+async def main():
+    async with Hub() as client, Hub() as service:
+        Subscriber(service, "s").add_responder(ADD, add)
+        Subscriber(client, "s").add_responder(ADD.fill("here"), add_now)
+        async with (
+            NatsBridge(service, [ADD], servers={server.url!r}),
+            NatsBridge(client, [ADD], servers={server.url!r}),
+        ):
+            assert await client.request(ADD.fill("x"), {{"a": 1, "b": 2}}, timeout=10) == 3
+            assert await client.request(ADD.fill("here"), {{"a": 1, "b": 2}}, timeout=10) == 3
+            assert await service.request(ADD.fill("y"), {{"a": 1, "b": 2}}, timeout=10) == 3
+    print(sorted(m for m in sys.modules if m.split(".")[0] == "opentelemetry"))
+
+asyncio.run(main())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().replace("'", '"')) == []

@@ -5,7 +5,9 @@ OpenTelemetry. The hub's core holds it (``HubCore.telemetry``, None unless instr
 routes built meanwhile call :meth:`Telemetry.wrap_targets` (so deliveries are traced with no
 per-message check on an uninstrumented hub); an async listener's consumer processes the
 :class:`Queued` items they put in its inbox; NATS bridges call :meth:`Telemetry.inject` when
-sending and :meth:`Telemetry.continued` when delivering what arrived.
+sending and :meth:`Telemetry.continued` when delivering what arrived. Requests (``_request``)
+call :meth:`Telemetry.arequest` and run responders through :meth:`Telemetry.respond` /
+:meth:`Telemetry.arespond`; a bridge serves remote requests within :meth:`Telemetry.serving`.
 """
 
 from __future__ import annotations

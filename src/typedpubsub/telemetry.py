@@ -11,6 +11,8 @@ implementation of the API, to export what is recorded). This module is never imp
 ``messaging.client.consumed.messages`` and ``messaging.process.duration``. A NATS bridge of an
 instrumented hub sends the trace context in the message headers (W3C ``traceparent``, through
 the configured propagator), and one of an instrumented hub in another process continues it.
+Requests are traced alike: ``hub.request`` is a ``send`` span, its responder's run a
+``process`` span under it, across NATS too (the context goes in the request's headers).
 """
 
 from __future__ import annotations

@@ -414,3 +414,48 @@ asyncio.run(main())
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().replace("'", '"')) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(plan=st.lists(st.tuples(st.integers(0, 4), st.booleans()), min_size=1, max_size=8))
+def test_concurrent_requests_each_parent_their_own_responder(
+    plan: list[tuple[int, bool]],
+) -> None:
+    """However concurrent requests interleave, each responder's span is under its own request's."""
+    otel = make_otel()
+
+    async def respond(key: Key, request: Add) -> Sum:
+        for _ in range(request.a):
+            await asyncio.sleep(0)
+        if request.b:
+            raise ValueError("asked to fail")
+        return Sum(request.a)
+
+    async def main() -> None:
+        async with Hub() as hub, Subscriber(hub, "s") as subscriber:
+            otel.instrument(hub)
+            subscriber.add_responder(ADD, respond)
+
+            async def one(index: int, turns: int, fail: bool) -> None:
+                try:
+                    await hub.request(ADD.fill(f"s{index}"), Add(turns, int(fail)), timeout=10)
+                except ResponderError:
+                    assert fail
+
+            await asyncio.wait_for(
+                asyncio.gather(*(one(i, turns, fail) for i, (turns, fail) in enumerate(plan))), 10
+            )
+
+    asyncio.run(main())
+    for index, (_, fail) in enumerate(plan):
+        (send,) = otel.spans(f"send rpc.s{index}.add")
+        (process,) = [
+            s
+            for s in otel.spans("process rpc.*.add")
+            if attributes(s)["messaging.destination.name"] == f"rpc.s{index}.add"
+        ]
+        assert parent_id(process) == ids(send).span_id
+        assert ("error.type" in attributes(process)) is fail
+        assert ("error.type" in attributes(send)) is fail
+    otel.tracer_provider.shutdown()
+    otel.meter_provider.shutdown()

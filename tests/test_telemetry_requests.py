@@ -128,7 +128,7 @@ async def test_listeners_observing_a_request_are_traced_under_it(
 async def test_request_errors_are_recorded_with_their_type(
     otel: Otel, hub: Hub, subscriber: Subscriber
 ) -> None:
-    """No responder, an invalid request, a failing responder and a timeout end spans in error."""
+    """A wrong topic, no responder, an invalid request, a failing responder, a timeout: all errors."""
     otel.instrument(hub)
     with pytest.raises(NoResponderError):
         await hub.request(CONCRETE, Add(1, 1), timeout=5)
@@ -152,7 +152,11 @@ async def test_request_errors_are_recorded_with_their_type(
     subscriber.add_responder(ADD, stuck)
     with pytest.raises(RequestTimeoutError):
         await hub.request(CONCRETE, Add(1, 1), timeout=0.05)
+    plain: Any = Key("rpc", "s1", "add")
+    with pytest.raises(TypeError, match=r"^topic must be a RequestTopic"):
+        await hub.request(plain, Add(1, 1), timeout=5)
     sends = otel.spans("send rpc.s1.add")
+    assert attributes(sends.pop())["error.type"] == "TypeError"
     assert [attributes(s)["error.type"] for s in sends] == [
         "typedpubsub.errors.NoResponderError",
         "typedpubsub.errors.PayloadValidationError",

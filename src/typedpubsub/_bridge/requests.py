@@ -212,7 +212,7 @@ class RequestBridge:
         if telemetry is not None:  # the request's trace context goes along
             trace_headers = telemetry.inject()
             if trace_headers is not None:
-                headers = {**(headers or {}), **trace_headers}
+                headers = {**trace_headers, **(headers or {})}  # ours win over a propagator's
         # In a task that aclose() cancels: nats-py leaves a request waiting for its timeout
         # when the connection closes.
         asking = asyncio.ensure_future(

@@ -1085,15 +1085,22 @@ def run_all(
     slow: Mapping[str, int],
     repetitions: int,
     log: Callable[[str], None],
+    only: Sequence[str] = (),
+    implementations: Sequence[str] = (),
 ) -> Results:
+    """Every workload (or those whose name holds one of ``only``: a partial run, no report)."""
     results = Results({}, {}, {}, {}, {}, dict(sizes), is_compiled())
     for bench in benches(sizes):
+        if only and not any(part in bench.name for part in only):
+            continue
         results.floors[bench.name] = bench.floor
         described = " ".join((bench.run.__doc__ or "").split())
         results.described[bench.name] = f"{described} {bench.note}." if bench.note else described
         if bench.delivery:
             results.delivery.append(bench.name)
         for impl in bench.implementations:
+            if implementations and impl not in implementations:
+                continue
             own = sizes_for(impl, sizes, slow)
             began = time.perf_counter()
             rate = median_rate(impl, bench.run, own, repetitions)
@@ -1105,6 +1112,8 @@ def run_all(
                 results.reduced.setdefault(bench.name, {})[impl] = text
             log(f"{bench.name:<70} {impl:<48} {rate:>14,.0f}/s {took:>7.1f} s")
     for impl in ("scan floor", "typedpubsub", "aiopubsub"):
+        if (only and "memory" not in only) or (implementations and impl not in implementations):
+            continue
         own = sizes_for(impl, sizes, slow)
 
         async def measure(impl: str = impl, own: Mapping[str, int] = own) -> Memory:
@@ -1119,6 +1128,8 @@ def run_all(
         log(
             f"{'memory per entry / per further key':<70} {impl:<48} {m.per_entry:>8,.1f} B {m.per_further_key:>8,.1f} B"
         )
+    if only and "validation" not in only:
+        return results
     results.validation = validation_alone(sizes["validation"], max(repetitions, 3))
     for name, seconds in results.validation.items():
         log(f"{name:<119} {seconds * 1e6:>8.2f} us")
@@ -1343,6 +1354,19 @@ def main(argv: list[str] | None = None) -> int:
         "--note", action="append", default=[], help="a line for the header (repeatable)"
     )
     parser.add_argument("-o", "--output", default=str(RESULTS), help="results file ('-': stdout)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="run only the workloads whose name holds this text ('memory', 'validation' too; "
+        "repeatable); prints the measurements, writes no report",
+    )
+    parser.add_argument(
+        "--implementation",
+        action="append",
+        default=[],
+        help="with --only: run only this implementation (repeatable)",
+    )
     args = parser.parse_args(argv)
     sizes, slow = (SMOKE, SMOKE_SLOW) if args.smoke else (FULL, FULL_SLOW)
     repetitions = args.repetitions or (1 if args.smoke else 3)
@@ -1353,9 +1377,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"typedpubsub {typedpubsub.__version__}, {build} build", file=sys.stderr, flush=True)
     started = load()
     began = time.perf_counter()
-    results = run_all(
-        sizes, slow, repetitions, lambda line: print(line, file=sys.stderr, flush=True)
-    )
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    results = run_all(sizes, slow, repetitions, log, args.only, args.implementation)
+    if args.only:
+        for name, rates in results.rates.items():
+            floor = rates.get(results.floors[name])
+            for impl, rate in rates.items():
+                if floor and impl != results.floors[name]:
+                    log(f"{name:<70} {impl:<48} {rate / floor:>6.2f}x its floor")
+        return 0
     minutes = (time.perf_counter() - began) / 60
     command = "python benchmarks/run.py" + (" --smoke" if args.smoke else "")
     notes = [

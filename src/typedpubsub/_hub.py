@@ -62,7 +62,6 @@ class HubCore:
         "_subscribers",
         "bridge_seen",
         "loop",
-        "loop_thread",
         "reporter",
         "routing",
     )
@@ -77,7 +76,6 @@ class HubCore:
         self._subscribers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self._publishers: weakref.WeakSet[Publisher] = weakref.WeakSet()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.loop_thread: int | None = None
         # publish_threadsafe messages that wait for room in a full 'block' queue, per thread
         self._backlogs: dict[int, collections.deque[tuple[Any, Any, Any]]] = {}
         self._backlog_tasks: set[asyncio.Task[None]] = set()
@@ -94,6 +92,7 @@ class HubCore:
         local: bool = False,
         wait: bool = False,
         raise_errors: bool = False,
+        cache: bool = True,
     ) -> Coroutine[Any, Any, None] | None:
         """Deliver a validated ``message`` on ``key`` (``source``: its topic's validator).
 
@@ -101,11 +100,12 @@ class HubCore:
         bridge's report). ``wait``: where a bounded ``block`` queue it reaches is full, deliver
         nothing now and return a coroutine to await instead, which waits for room first.
         ``raise_errors``: a full queue's refusal raises (after the others got the message);
-        else it is logged. Raises ClosedError on a closed hub, and the key's error for a key
-        that cannot be published on.
+        else it is logged. ``cache``: keep the key's route for later (meta messages, on keys
+        mostly never seen again, do not). Raises ClosedError on a closed hub, and the key's
+        error for a key that cannot be published on.
         """
         routing = self.routing
-        route = routing.route(key)
+        route = routing.route(key, cache)
         if local:
             route = routing.local_route(route)
         if wait and any(inbox.blocks() for inbox in route.bounded):
@@ -179,14 +179,17 @@ class HubCore:
                     backlog[0][0], "publish_threadsafe", "closed", len(backlog), False
                 )
 
-    def _meta_wanted(self) -> bool:
-        return self._observe_meta or self.routing.router.may_match_first("Hub")
+    def _meta_wanted(self, key: tuple[str, ...]) -> bool:
+        if self._observe_meta:
+            return True
+        router = self.routing.router
+        return router.may_match_first("Hub") and bool(router.match(key))
 
     def _publish_meta(
         self, key: Key[Any], payload: Any, source: Validator[Any], local: bool
     ) -> None:
         try:
-            self.deliver(key, payload, source, local=local)
+            self.deliver(key, payload, source, local=local, cache=False)
         except Exception:  # pragma: no cover - dispatch reports everything itself
             logger.exception("could not publish on %r", key)
 
@@ -248,9 +251,9 @@ class HubCore:
         """Every target, in subscription order."""
         return self.routing.subscriptions()
 
-    def live_hits(self, callback: object) -> int:
-        """Publishes that reached ``callback`` and are not yet in its listener's counters."""
-        return self.routing.live_hits(callback)
+    def live_hits(self, stats: Counters) -> int:
+        """Publishes that reached the listener counting into ``stats``, not yet folded in."""
+        return self.routing.live_hits(stats)
 
     # -- bridges ----------------------------------------------------------------------------
 
@@ -275,6 +278,11 @@ class HubCore:
     def closed(self) -> bool:
         return self.routing.closed
 
+    @property
+    def loop_thread(self) -> int | None:
+        """The thread running the hub's event loop (kept by routing, for the hot path)."""
+        return self.routing.loop_thread
+
     def check_open(self) -> None:
         if self.routing.closed:
             raise ClosedError("hub is closed; create a new Hub")
@@ -290,7 +298,7 @@ class HubCore:
             if old is not None and old.is_running() and self.loop_thread != threading.get_ident():
                 return  # bound to a loop running in another thread: stay with it
             self.loop = loop
-            self.loop_thread = threading.get_ident()
+            self.routing.loop_thread = threading.get_ident()
 
     def check_thread(self) -> None:
         """Refuse a publish from a thread other than that of the hub's running loop."""
@@ -375,24 +383,24 @@ class Hub:
         ``raise`` or ``block`` raises :class:`QueueFullError` after the others got the message.
         """
         # HubCore.deliver (with Routing.dispatch), inlined: the only copy, for the benchmark's
-        # sync 1->1 and real-keys rows. A closed hub has no valid routes: route() raises there.
-        core = self._core
+        # "1 -> 1 sync listener" and "real recorded keys" rows.
+        # A closed hub has no cached routes: route() raises there.
+        routing = self._routing
         # One C call and a compare (~75 ns of a ~330 ns publish on the CI machine, measured
         # with timeit): a foreign thread would otherwise corrupt the loop's state unnoticed.
-        if _get_ident() != core.loop_thread and core.loop_thread is not None:
-            core.check_thread()
-        routing = self._routing
+        if _get_ident() != routing.loop_thread and routing.loop_thread is not None:
+            self._core.check_thread()
         try:
             route = routing.cache.get(key)
         except TypeError:  # unhashable: route() explains what a key must be
             route = None
-        if route is None or route.generation != routing.generation:
+        if route is None:
             route = routing.route(key)
-        if isinstance(key, Topic):
-            source: Validator[Any] | None = key._validator
+        source: Validator[Any] | None = None
+        # type() first: isinstance on the generic Topic costs about twice as much (timeit).
+        if type(key) is not Key and isinstance(key, Topic):
+            source = key._validator
             message = key.validate(message)
-        else:
-            source = None
         route.hits += 1
         if route.slow:
             errors = routing.dispatch_slow(route, key, message, source)

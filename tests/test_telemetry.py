@@ -39,6 +39,7 @@ from typedpubsub import (
     Topic,
 )
 from typedpubsub.telemetry import Instrumentation, instrument
+from typedpubsub.testing import RecordingHub
 
 from .conftest import ROOT
 
@@ -341,6 +342,16 @@ async def test_uninstrument_restores_the_hub(otel: Otel, hub: Hub, subscriber: S
     with again:
         pass
     assert not again.active
+
+
+async def test_a_recording_hub_records_and_traces(otel: Otel) -> None:
+    """A RecordingHub (which observes every dispatch) can be instrumented: it records and traces."""
+    async with RecordingHub() as hub:
+        with otel.instrument(hub):
+            hub.add_subscriber(POINTS, lambda k, m: None)
+            hub.publish(POINTS.fill("p"), Point(1))
+        hub.assert_published(POINTS, Point(1), times=1)
+    assert sorted(s.name for s in otel.spans()) == ["process points.*", "send points.p"]
 
 
 async def test_an_uninstrumented_route_calls_the_callbacks_themselves(otel: Otel, hub: Hub) -> None:

@@ -354,6 +354,35 @@ async def test_a_recording_hub_records_and_traces(otel: Otel) -> None:
     assert sorted(s.name for s in otel.spans()) == ["process points.*", "send points.p"]
 
 
+async def test_a_request_is_a_producer_span_until_its_reply(otel: Otel, hub: Hub) -> None:
+    """A hub's request is a send span, current while the request is delivered; failures marked."""
+
+    async def request(key: Key[Any], message: object, *, timeout: float = 1.0) -> object:
+        hub.publish(key, message)
+        if message == "fail":
+            raise TimeoutError(f"no reply within {timeout} s")
+        return ("reply", message)
+
+    # A stand-in for request/reply's Hub.request, in the instance's namespace: untyped here.
+    vars(hub)["request"] = request
+    handle = otel.instrument(hub)
+    traced = vars(hub)["request"]
+    assert traced is not request
+    hub.add_subscriber(Key("q"), lambda k, m: None)
+    assert await traced(Key("q"), "x", timeout=2.0) == ("reply", "x")
+    with pytest.raises(TimeoutError):
+        await traced(Key("q"), "fail")
+    handle.uninstrument()
+    assert "request" not in vars(hub)
+    requests = [s for s in otel.spans("send q") if s.kind is SpanKind.PRODUCER and not s.parent]
+    assert len(requests) == 2
+    assert attributes(requests[1])["error.type"] == "TimeoutError"
+    for sent in requests:
+        (publish,) = [s for s in otel.spans("send q") if parent_id(s) == ids(sent).span_id]
+        (process,) = [s for s in otel.spans("process q") if parent_id(s) == ids(publish).span_id]
+        assert ids(process).trace_id == ids(sent).trace_id
+
+
 async def test_an_uninstrumented_route_calls_the_callbacks_themselves(otel: Otel, hub: Hub) -> None:
     """Without instrumentation a route calls the subscribed callbacks, not wrappers: no telemetry check per message."""
     from typedpubsub._hub import internal

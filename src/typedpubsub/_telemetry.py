@@ -154,6 +154,30 @@ class Telemetry:
 
         return traced_apublish
 
+    def request(self, request: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+        """A hub's ``request`` in a PRODUCER span, the current one until the reply is back."""
+
+        async def traced_request(key: Any, *args: Any, **kwargs: Any) -> Any:
+            name = self.destination(key)
+            attributes = _attributes("send", name, None)
+            start = time.perf_counter()
+            with self.tracer.start_as_current_span(
+                f"send {name}",
+                kind=SpanKind.PRODUCER,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                try:
+                    return await request(key, *args, **kwargs)
+                except Exception as exc:
+                    attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
+                    raise
+                finally:
+                    self._count_send(attributes, start)
+
+        return traced_request
+
     def _count_send(self, attributes: dict[str, str], start: float) -> None:
         self.sent.add(1, attributes)
         self.operation_duration.record(time.perf_counter() - start, attributes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -21,6 +21,8 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from ._callbacks import check_result
 from ._key import WILDCARD
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ._inbox import Inbox
@@ -261,18 +263,24 @@ class Telemetry:
     async def aprocess(
         self,
         key: Any,
-        parent: otel_context.Context,
+        parent: otel_context.Context | None,
         template: str | None,
-        run: Callable[[], Awaitable[object]],
-    ) -> None:
-        """Run an async delivery in a CONSUMER span, child of and linked to ``parent``'s span."""
+        run: Callable[[], Awaitable[T]],
+    ) -> T:
+        """Await ``run()`` in a CONSUMER span, child of and linked to ``parent``'s span.
+
+        ``parent`` None: the current context's (e.g. a responder's handler, in the context
+        :meth:`continued` made current). Returns what ``run()`` returned.
+        """
+        if parent is None:
+            parent = otel_context.get_current()
         span, attributes = self._start_process(key, parent, template)
         start = time.perf_counter()
         with trace.use_span(
             span, end_on_exit=True, record_exception=False, set_status_on_exception=False
         ):
             try:
-                await run()
+                return await run()
             except Exception as exc:
                 attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
                 raise

@@ -38,6 +38,7 @@ from typedpubsub import (
     Subscriber,
     Topic,
 )
+from typedpubsub._hub import internal
 from typedpubsub.telemetry import Instrumentation, instrument
 from typedpubsub.testing import RecordingHub
 
@@ -385,8 +386,6 @@ async def test_a_request_is_a_producer_span_until_its_reply(otel: Otel, hub: Hub
 
 async def test_an_uninstrumented_route_calls_the_callbacks_themselves(otel: Otel, hub: Hub) -> None:
     """Without instrumentation a route calls the subscribed callbacks, not wrappers: no telemetry check per message."""
-    from typedpubsub._hub import internal
-
     hub.add_subscriber(Key("r"), lambda k, m: None)
     routing = internal(hub).routing
     before = routing.route(Key("r"))
@@ -586,3 +585,21 @@ def test_hostile_trace_headers_give_no_context_and_no_error(headers: Mapping[str
     if context is not None:
         span = trace.get_current_span(context).get_span_context()
         assert span.is_valid or span.trace_id == 0
+
+
+async def test_aprocess_in_the_current_context_returns_the_result(otel: Otel, hub: Hub) -> None:
+    """aprocess without a parent is a child of the current span and returns what it ran (a responder's reply)."""
+    otel.instrument(hub)
+    telemetry = internal(hub).telemetry
+    assert telemetry is not None
+
+    async def answer() -> str:
+        return "reply"
+
+    tracer = otel.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("incoming"):
+        assert await telemetry.aprocess(Key("r", "1"), None, "r.*", answer) == "reply"
+    (incoming,) = otel.spans("incoming")
+    (process,) = otel.spans("process r.*")
+    assert parent_id(process) == ids(incoming).span_id
+    assert attributes(process)["messaging.destination.name"] == "r.1"

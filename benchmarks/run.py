@@ -58,7 +58,7 @@ import pydantic
 from pydantic import ConfigDict, TypeAdapter
 
 import typedpubsub
-from typedpubsub import Hub, Key, Subscriber, Topic
+from typedpubsub import Hub, Key, RequestTopic, Subscriber, Topic
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -230,6 +230,18 @@ class Adapter(abc.ABC):
     async def teardown(self) -> None:
         """Stop every consumer; the adapter is not used again."""
 
+    def retained_key(self, parts: Parts) -> Any:
+        """A key (or pattern) whose last value per key is retained for later subscribers."""
+        raise NotImplementedError(f"{self.name} has no retained topics")
+
+    def publish_retained(self, key: Any, message: Any) -> None:
+        """Publish through a retained key (outside the timing)."""
+        raise NotImplementedError(f"{self.name} has no retained topics")
+
+    def subscribe_retained(self, pattern: Any, callback: SyncCallback) -> None:
+        """Subscribe a sync listener that first receives the retained values it matches."""
+        raise NotImplementedError(f"{self.name} has no retained topics")
+
 
 def matcher(pattern: Parts) -> Callable[[Parts], bool]:
     """Whether a concrete key matches ``pattern``: '*' is one part; a trailing '*' also deeper."""
@@ -267,6 +279,7 @@ class Floor(Adapter):
         self.listeners = {}
         self.streams: list[asyncio.Queue[Any]] = []
         self.prepared: set[Parts] = set()
+        self.retained: dict[Parts, Any] = {}
         self.count = 0
 
     def add_sync(self, pattern: Parts, callback: SyncCallback) -> None:
@@ -334,6 +347,23 @@ class Floor(Adapter):
             callback(key, message)
         for queue in self.queues.get(key, ()):
             queue.put_nowait((key, message))
+
+    def retained_key(self, parts: Parts) -> Parts:
+        return parts
+
+    def publish_retained(self, key: Parts, message: Any) -> None:
+        # A dict in publish order (a key published again moves to the end); no bound, no
+        # tombstones, no validation: the least a replay can cost.
+        self.retained.pop(key, None)
+        self.retained[key] = message
+        self.publish(key, message)
+
+    def subscribe_retained(self, pattern: Parts, callback: SyncCallback) -> None:
+        matches = matcher(pattern)
+        for key, message in self.retained.items():
+            if matches(key):
+                callback(key, message)
+        self.add_sync(pattern, callback)
 
     async def teardown(self) -> None:
         tasks = [task for _, task in self.listeners.values()]
@@ -428,6 +458,15 @@ class Typedpubsub(Adapter):
 
     def subscriptions(self) -> int:
         return self.hub.statistics().subscriptions
+
+    def retained_key(self, parts: Parts) -> Topic[Any]:
+        return Topic(parts, self.payload_type or Trade, retain=True)
+
+    def publish_retained(self, key: Key[Any], message: Any) -> None:
+        self.hub.publish(key, message)
+
+    def subscribe_retained(self, pattern: Key[Any], callback: SyncCallback) -> None:
+        self.subscriber.add_sync_listener(pattern, callback)
 
     async def teardown(self) -> None:
         for stream in self.streams:
@@ -611,6 +650,40 @@ async def async_iterator(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[fl
     return elapsed, n
 
 
+async def request_reply(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
+    """Request/reply round trips on ('rpc', 'add'), one at a time, each answered by an async
+    handler in its own task: typedpubsub's `hub.request` through a RequestTopic[int, int]
+    (validated both ways); the floor a future that the handler's task resolves."""
+    n = sizes["messages"] // 10
+    key = ("rpc", "add")
+
+    async def handler(key: Any, request: int) -> int:
+        return request + 1
+
+    total = 0
+    if isinstance(adapter, Typedpubsub):
+        topic = RequestTopic(key, int, int)
+        adapter.subscriber.add_responder(topic, handler)
+        request = adapter.hub.request
+        start = time.perf_counter()
+        for i in range(n):
+            total += await request(topic, i)
+    else:
+        loop = asyncio.get_running_loop()
+
+        async def answer(future: asyncio.Future[int], i: int) -> None:
+            future.set_result(await handler(key, i))
+
+        start = time.perf_counter()
+        for i in range(n):
+            future: asyncio.Future[int] = loop.create_future()
+            loop.create_task(answer(future, i))
+            total += await future
+    elapsed = time.perf_counter() - start
+    assert total == n * (n + 1) // 2, f"{adapter.name}: wrong replies"
+    return elapsed, n
+
+
 def cold_routing(concrete: str) -> Workload:
     """A workload publishing never-seen keys with ``sizes[concrete]`` concrete subscriptions."""
 
@@ -674,6 +747,25 @@ async def real_recorded(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[flo
     return await timed_publish(adapter, REAL.published, n, counter, None), n
 
 
+async def retained_subscribe(adapter: Adapter, sizes: Mapping[str, int]) -> tuple[float, int]:
+    """A retained topic ('r', '*') of Trade with one value on each of the retained keys
+    ('r', i), published before the clock starts; then sync listeners subscribe through the
+    wildcard one after another, each receiving every retained value. The rate counts values
+    replayed."""
+    keys, listeners = sizes["retained"], sizes["retained_subs"]
+    counter = Counter(keys * listeners)
+    for i in range(keys):
+        adapter.publish_retained(adapter.retained_key(("r", str(i))), TRADE)
+    pattern = adapter.retained_key(("r", "*"))
+    callbacks = [counter.new_callback() for _ in range(listeners)]
+    start = time.perf_counter()
+    for callback in callbacks:
+        adapter.subscribe_retained(pattern, callback)
+    elapsed = time.perf_counter() - start
+    await counter.wait(adapter.name)
+    return elapsed, keys * listeners
+
+
 Workload = Callable[[Adapter, Mapping[str, int]], Awaitable[tuple[float, int]]]
 
 
@@ -728,9 +820,32 @@ def benches(sizes: Mapping[str, int]) -> list[Bench]:
             delivery=False,
         ),
     ]
+    found.append(
+        Bench(
+            retained_name(sizes),
+            retained_subscribe,
+            ("retained", "retained_subs"),
+            base[:2],
+            delivery=False,
+        )
+    )
+    found.append(
+        Bench(
+            "request/reply round trip",
+            request_reply,
+            ("messages",),
+            ("floor", "typedpubsub"),
+            delivery=False,
+            note="aiopubsub has no request/reply",
+        )
+    )
     if REAL is not None:
         found.append(Bench(real_name(REAL), real_recorded, ("real",), base))
     return found
+
+
+def retained_name(sizes: Mapping[str, int]) -> str:
+    return f"retained subscribe: wildcard over {sizes['retained']:,} retained keys"
 
 
 def routing_name(concrete: int) -> str:
@@ -904,8 +1019,7 @@ class Results:
 
 def is_compiled() -> bool:
     """Whether typedpubsub's modules were compiled (mypyc): then the compiled targets apply."""
-    package = Path(typedpubsub.__file__).parent
-    return any(package.glob("*.so")) or any(package.glob("*.pyd"))
+    return typedpubsub._compiled
 
 
 # -- targets ----------------------------------------------------------------------------------
@@ -1118,15 +1232,22 @@ def run_all(
     slow: Mapping[str, int],
     repetitions: int,
     log: Callable[[str], None],
+    only: Sequence[str] = (),
+    implementations: Sequence[str] = (),
 ) -> Results:
+    """Every workload (or those whose name holds one of ``only``: a partial run, no report)."""
     results = Results({}, {}, {}, {}, {}, dict(sizes), is_compiled())
     for bench in benches(sizes):
+        if only and not any(part in bench.name for part in only):
+            continue
         results.floors[bench.name] = bench.floor
         described = " ".join((bench.run.__doc__ or "").split())
         results.described[bench.name] = f"{described} {bench.note}." if bench.note else described
         if bench.delivery:
             results.delivery.append(bench.name)
         for impl in bench.implementations:
+            if implementations and impl not in implementations:
+                continue
             own = sizes_for(impl, sizes, slow)
             began = time.perf_counter()
             rate = median_rate(impl, bench.run, own, repetitions)
@@ -1138,6 +1259,8 @@ def run_all(
                 results.reduced.setdefault(bench.name, {})[impl] = text
             log(f"{bench.name:<70} {impl:<48} {rate:>14,.0f}/s {took:>7.1f} s")
     for impl in ("scan floor", "typedpubsub", "aiopubsub"):
+        if (only and "memory" not in only) or (implementations and impl not in implementations):
+            continue
         own = sizes_for(impl, sizes, slow)
 
         async def measure(impl: str = impl, own: Mapping[str, int] = own) -> Memory:
@@ -1152,6 +1275,8 @@ def run_all(
         log(
             f"{'memory per entry / per further key':<70} {impl:<48} {m.per_entry:>8,.1f} B {m.per_further_key:>8,.1f} B"
         )
+    if only and "validation" not in only:
+        return results
     results.validation = validation_alone(sizes["validation"], max(repetitions, 3))
     for name, seconds in results.validation.items():
         log(f"{name:<119} {seconds * 1e6:>8.2f} us")
@@ -1324,6 +1449,8 @@ FULL = {
     "memory": 262_144,  # further keys: 4 fills, so a dict's table between resizes weighs little
     "memory_cache": 65_536,
     "validation": 100_000,
+    "retained": 10_000,
+    "retained_subs": 20,
 }
 # aiopubsub routes a new key by checking every subscription and invalidates by scanning every
 # cached key: at the full sizes some of its runs would take hours.
@@ -1349,6 +1476,8 @@ SMOKE = {
     "memory": 1_024,
     "memory_cache": 256,
     "validation": 100,
+    "retained": 100,
+    "retained_subs": 3,
 }
 SMOKE_SLOW = {
     "messages": 100,
@@ -1376,17 +1505,41 @@ def main(argv: list[str] | None = None) -> int:
         "--note", action="append", default=[], help="a line for the header (repeatable)"
     )
     parser.add_argument("-o", "--output", default=str(RESULTS), help="results file ('-': stdout)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="run only the workloads whose name holds this text ('memory', 'validation' too; "
+        "repeatable); prints the measurements, writes no report",
+    )
+    parser.add_argument(
+        "--implementation",
+        action="append",
+        default=[],
+        help="with --only: run only this implementation (repeatable)",
+    )
     args = parser.parse_args(argv)
     sizes, slow = (SMOKE, SMOKE_SLOW) if args.smoke else (FULL, FULL_SLOW)
     repetitions = args.repetitions or (1 if args.smoke else 3)
     REAL = load_real_workload()
     if REAL is None:
         print(f"{real_data_path()} is absent: skipping the real recorded workload", file=sys.stderr)
+    build = "compiled (mypyc)" if is_compiled() else "pure Python"
+    print(f"typedpubsub {typedpubsub.__version__}, {build} build", file=sys.stderr, flush=True)
     started = load()
     began = time.perf_counter()
-    results = run_all(
-        sizes, slow, repetitions, lambda line: print(line, file=sys.stderr, flush=True)
-    )
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    results = run_all(sizes, slow, repetitions, log, args.only, args.implementation)
+    if args.only:
+        for name, rates in results.rates.items():
+            floor = rates.get(results.floors[name])
+            for impl, rate in rates.items():
+                if floor and impl != results.floors[name]:
+                    log(f"{name:<70} {impl:<48} {rate / floor:>6.2f}x its floor")
+        return 0
     minutes = (time.perf_counter() - began) / 60
     command = "python benchmarks/run.py" + (" --smoke" if args.smoke else "")
     notes = [
@@ -1399,7 +1552,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text)
     else:
         write(Path(args.output), text)
-    print(f"typedpubsub {typedpubsub.__version__}: benchmark done", file=sys.stderr)
+    print(f"typedpubsub {typedpubsub.__version__} ({build}): benchmark done", file=sys.stderr)
     return 0
 
 

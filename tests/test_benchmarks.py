@@ -43,7 +43,7 @@ def test_benchmark_smoke(smoke: run.Results) -> None:
     """Every workload runs for each of its implementations, and each checks its delivery count."""
     benches = run.benches(run.SMOKE)
     assert [b.name for b in benches] == list(smoke.rates)
-    assert len(benches) == 8
+    assert len(benches) == 10
     for bench in benches:
         assert set(smoke.rates[bench.name]) == set(bench.implementations)
         assert bench.floor in bench.implementations

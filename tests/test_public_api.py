@@ -69,11 +69,14 @@ def test_errors_subclass_their_builtins() -> None:
 
 
 def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
-    """--version prints the package version."""
+    """--version prints the package version and whether this is the compiled build."""
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out == f"typedpubsub {typedpubsub.__version__}\n"
+    compiled = "yes" if typedpubsub._compiled else "no"
+    assert (
+        capsys.readouterr().out == f"typedpubsub {typedpubsub.__version__} (compiled: {compiled})\n"
+    )
 
 
 def test_cli_help_through_python_m() -> None:
@@ -110,7 +113,8 @@ def test_console_script_is_installed() -> None:
         [str(script), "--version"], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0
-    assert result.stdout.strip() == f"typedpubsub {typedpubsub.__version__}"
+    compiled = "yes" if typedpubsub._compiled else "no"
+    assert result.stdout.strip() == f"typedpubsub {typedpubsub.__version__} (compiled: {compiled})"
 
 
 def test_wheel_ships_py_typed(tmp_path: Path) -> None:

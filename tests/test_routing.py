@@ -94,6 +94,89 @@ def test_cached_routes_match_a_model_through_any_interleaving(
     assert stats.cached_routes <= cache_size
 
 
+@settings(max_examples=100, deadline=None)
+@given(ops=operations, cache_size=st.integers(1, 4))
+def test_sync_listener_statistics_match_a_model_through_any_interleaving(
+    ops: list[Operation], cache_size: int
+) -> None:
+    """Each sync listener's delivered count matches a model however routes are cached,
+    dropped for a concrete pattern's change, or retired."""
+    hub = Hub(route_cache_size=cache_size)
+    subscriber = Subscriber(hub, "model")
+    callbacks = [_Callback(i) for i in range(len(PATTERNS))]
+    subscribed: set[int] = set()
+    delivered = [0] * len(PATTERNS)
+    for op, index in ops:
+        pattern = Key(*PATTERNS[index])
+        if op == "add" and index not in subscribed:
+            subscriber.add_sync_listener(pattern, callbacks[index])
+            subscribed.add(index)
+        elif op == "remove" and index in subscribed:
+            asyncio.run(subscriber.remove_listener(pattern, callbacks[index]))
+            subscribed.discard(index)
+            delivered[index] = 0  # a new listener starts from zero
+        elif op == "publish":
+            hub.publish(Key(*KEYS[index]), [])
+            for i in subscribed:
+                delivered[i] += is_subset(KEYS[index], PATTERNS[i])
+    by_label = {s.keys: s.delivered for s in subscriber.statistics()}
+    expected = {frozenset({Key(*PATTERNS[i])}): delivered[i] for i in subscribed}
+    if not any(PATTERNS[i][0] == "*" for i in subscribed):  # else meta messages count too
+        assert by_label == expected
+
+
+async def test_a_listener_added_again_counts_only_its_own_deliveries() -> None:
+    """A callback removed and added again is a new listener: what a route evicted from the
+    cache (and not yet retired) counted for the old one is not counted for it."""
+    hub = Hub(route_cache_size=2)
+    subscriber = Subscriber(hub, "again")
+    callback = _Callback(0)
+    subscriber.add_sync_listener(Key("a"), callback)
+    hub.publish(Key("a"), [])
+    hub.publish(Key("b"), [])
+    hub.publish(Key("c"), [])  # evicts ('a',) from the cache; its route lives on
+    await subscriber.remove_listener(Key("a"), callback)
+    subscriber.add_sync_listener(Key("a"), callback)
+    ((stats),) = subscriber.statistics()
+    assert stats.delivered == 0
+    hub.publish(Key("a"), [])
+    ((stats),) = subscriber.statistics()
+    assert stats.delivered == 1
+    assert hub.statistics().published == 4
+
+
+def test_a_concrete_pattern_drops_only_its_own_cached_route() -> None:
+    """Subscribing to a concrete key leaves the other cached routes in place; a wildcard
+    pattern drops them all."""
+    hub = Hub()
+    hub.add_subscriber(Key("k", "*"), _Callback(0))
+    for part in "abc":
+        hub.publish(Key("k", part), [])
+    assert hub.statistics().cached_routes == 3
+    hub.add_subscriber(Key("k", "a"), _Callback(1))
+    assert hub.statistics().cached_routes == 2
+    got: list[int] = []
+    hub.publish(Key("k", "a"), got)
+    assert got == [0, 1]
+    hub.add_subscriber(Key("*", "b"), _Callback(2))
+    assert hub.statistics().cached_routes == 0
+
+
+def test_meta_messages_do_not_fill_the_route_cache() -> None:
+    """With a root wildcard subscription, subscription events are routed without being
+    cached, and not even built when their key matches nobody."""
+    hub = RecordingHub()
+    hub.add_subscriber(Key("*", "x"), _Callback(0))
+    before = hub.statistics()
+    for i in range(50):
+        callback = _Callback(i)
+        hub.add_subscriber(Key("d", str(i), "x"), callback)
+        hub.remove_subscriber(Key("d", str(i), "x"), callback)
+    after = hub.statistics()
+    assert after.cached_routes == before.cached_routes
+    assert after.published == before.published  # ('*', 'x') matches no meta key: none built
+
+
 def test_recording_hub_overrides_no_delivery() -> None:
     """RecordingHub observes through the hub's own delivery path: it overrides no publish."""
     for name in ("publish", "apublish", "publish_threadsafe"):

@@ -18,8 +18,10 @@ from ._meta import REMOVED_SUBSCRIBER as REMOVED_SUBSCRIBER
 from ._meta import ListenerFailure as ListenerFailure
 from ._meta import MessageDropped as MessageDropped
 from ._meta import SubscriberEvent as SubscriberEvent
+from ._native import is_compiled as _is_compiled
 from ._publisher import Publisher as Publisher
 from ._publisher import ThrottledPublisher as ThrottledPublisher
+from ._request import RequestTopic as RequestTopic
 from ._stats import HubStatistics as HubStatistics
 from ._stats import ListenerStatistics as ListenerStatistics
 from ._stream import Stream as Stream
@@ -32,10 +34,16 @@ from .errors import ConsumeQueueNotFoundError as ConsumeQueueNotFoundError
 from .errors import InvalidKeyError as InvalidKeyError
 from .errors import KeyPartTypeError as KeyPartTypeError
 from .errors import ListenerNotFoundError as ListenerNotFoundError
+from .errors import NoResponderError as NoResponderError
 from .errors import PayloadValidationError as PayloadValidationError
 from .errors import PubSubError as PubSubError
 from .errors import QueueFullError as QueueFullError
+from .errors import RequestTimeoutError as RequestTimeoutError
+from .errors import ResponderError as ResponderError
 from .errors import UnsupportedPayloadTypeError as UnsupportedPayloadTypeError
+
+_compiled: bool = _is_compiled()
+"""Whether this installation is the opt-in compiled build (``TYPEDPUBSUB_COMPILE=1``)."""
 
 __all__ = [
     "ADDED_SUBSCRIBER",
@@ -55,12 +63,16 @@ __all__ = [
     "ListenerNotFoundError",
     "ListenerStatistics",
     "MessageDropped",
+    "NoResponderError",
     "Overflow",
     "PayloadValidationError",
     "PossibleKey",
     "PubSubError",
     "Publisher",
     "QueueFullError",
+    "RequestTimeoutError",
+    "RequestTopic",
+    "ResponderError",
     "Stream",
     "Subscriber",
     "SubscriberEvent",

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._native import is_compiled
 from ._version import __version__
 
 __all__ = ["main"]
@@ -22,7 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="typedpubsub",
         description="typedpubsub: a typed publish/subscribe event bus for asyncio.",
     )
-    parser.add_argument("--version", action="version", version=f"typedpubsub {__version__}")
+    compiled = "yes" if is_compiled() else "no"
+    parser.add_argument(
+        "--version", action="version", version=f"typedpubsub {__version__} (compiled: {compiled})"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def target_command(name: str, help_text: str) -> argparse.ArgumentParser:

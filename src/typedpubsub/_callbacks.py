@@ -5,13 +5,19 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Annotated, Any, TypeVar, Union, cast, get_args, get_origin
 
 from ._describe import callback_label
 from ._topic import Topic, type_name
 
-__all__ = ["check_listener_types", "check_plain", "check_result", "is_async_callable"]
+__all__ = [
+    "check_listener_types",
+    "check_plain",
+    "check_reply_type",
+    "check_result",
+    "is_async_callable",
+]
 
 _UNKNOWN = object()
 # int is acceptable where float is expected, and both where complex is (PEP 484).
@@ -121,3 +127,27 @@ def check_listener_types(callback: object, keys: Iterable[object]) -> None:
                 f"but topic {topic!r} delivers {type_name(payload_type)}; "
                 "annotate it with that type or a supertype"
             )
+
+
+def check_reply_type(callback: object, response_type: Any, topic: object) -> None:
+    """Raise ``TypeError`` if ``callback``'s return annotation is no ``response_type``."""
+    try:
+        signature = inspect.signature(cast("Callable[..., object]", callback), eval_str=True)
+    except Exception:  # unresolvable annotations, builtins without a signature: no check
+        return
+    returned = signature.return_annotation
+    if returned is inspect.Signature.empty or returned is Any:
+        return
+    if returned is None:
+        returned = type(None)
+    if get_origin(returned) in _AWAITABLES and not is_async_callable(callback):
+        return  # a plain function returning an awaitable: the checkers judge it
+    if not _accepts(response_type, returned):
+        raise TypeError(
+            f"callback {callback_label(callback)} returns {type_name(returned)}, "
+            f"but topic {topic!r} replies with {type_name(response_type)}; "
+            "return that type or a subtype"
+        )
+
+
+_AWAITABLES = frozenset({Coroutine, Awaitable})

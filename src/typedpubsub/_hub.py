@@ -9,22 +9,24 @@ import threading
 import weakref
 from collections.abc import Callable, Coroutine
 from threading import get_ident as _get_ident
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from typing_extensions import Self, TypeVar
 
 from ._callbacks import check_listener_types, check_plain, check_result
-from ._describe import callback_label
+from ._describe import callback_label, describe
 from ._key import WILDCARD, Key, check_pattern, check_publishable, overlaps
 from ._meta import Reporter
+from ._request import DEFAULT_TIMEOUT, Requests, RequestTopic
+from ._retain import DEFAULT_MAX_RETAINED, RetainedStore, check_max_retained, replay
 from ._router import Target
 from ._routing import Observer, Routing
 from ._stats import Counters, HubStatistics
-from ._topic import Topic, Validator
-from .errors import ClosedError, QueueFullError
+from ._topic import Topic, Validator, convert_for_listener
+from .errors import ClosedError, InvalidKeyError, QueueFullError
 
 if TYPE_CHECKING:
-    from ._inbox import Inbox
+    from ._inbox import Bounded
     from ._publisher import Publisher
     from ._subscriber import Subscriber
     from ._telemetry import Telemetry
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["Hub", "HubCore", "Topology", "internal", "topology"]
 
 T = TypeVar("T", default=Any)
+Req = TypeVar("Req", default=Any)
+Resp = TypeVar("Resp", default=Any)
 
 logger = logging.getLogger("typedpubsub")
 
@@ -50,10 +54,14 @@ class HubCore:
       synchronous case);
     - ``reporter``: logs, counts and publishes listener errors, drops and bridge errors;
     - ``observe``: see every dispatched message (``RecordingHub``);
+    - ``retained``, ``replay``, ``clear_remote``, ``add_clear_listener`` /
+      ``remove_clear_listener``: retained topics' last values (bridges send and apply
+      tombstones);
     - ``instrument`` / ``telemetry``: trace every delivery (``telemetry.instrument``);
     - ``add_bridge`` / ``remove_bridge`` / ``bridge_count`` / ``bridge_seen``: bridges' state;
     - ``bind_loop``, ``check_thread``, ``call_in_loop``: the hub's event loop and its thread;
-    - ``attach`` / ``add_publisher`` / ``publishers``: live subscribers and publishers.
+    - ``attach`` / ``add_publisher`` / ``publishers``: live subscribers and publishers;
+    - ``requests``: responders, bridges forwarding requests, requests in flight (``_request``).
     """
 
     __slots__ = (
@@ -64,14 +72,16 @@ class HubCore:
         "_subscribers",
         "bridge_seen",
         "loop",
-        "loop_thread",
         "reporter",
+        "retained",
+        "requests",
         "routing",
     )
 
-    def __init__(self, route_cache_size: int) -> None:
+    def __init__(self, route_cache_size: int, max_retained: int = DEFAULT_MAX_RETAINED) -> None:
         self.reporter = Reporter(self._publish_meta, self._meta_wanted)
-        self.routing = Routing(route_cache_size, self.reporter)
+        self.retained = RetainedStore(max_retained)
+        self.routing = Routing(route_cache_size, self.reporter, self.retained)
         self._observe_meta = False
         # (origin, message id) of messages delivered through any bridge of this hub, oldest
         # first: two bridges that receive one message deliver it once.
@@ -79,10 +89,10 @@ class HubCore:
         self._subscribers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self._publishers: weakref.WeakSet[Publisher] = weakref.WeakSet()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.loop_thread: int | None = None
         # publish_threadsafe messages that wait for room in a full 'block' queue, per thread
         self._backlogs: dict[int, collections.deque[tuple[Any, Any, Any]]] = {}
         self._backlog_tasks: set[asyncio.Task[None]] = set()
+        self.requests = Requests(self)  # responders and requests in flight (_request.py)
         self.bind_loop()
 
     # -- delivery ---------------------------------------------------------------------------
@@ -96,6 +106,7 @@ class HubCore:
         local: bool = False,
         wait: bool = False,
         raise_errors: bool = False,
+        cache: bool = True,
     ) -> Coroutine[Any, Any, None] | None:
         """Deliver a validated ``message`` on ``key`` (``source``: its topic's validator).
 
@@ -103,11 +114,12 @@ class HubCore:
         bridge's report). ``wait``: where a bounded ``block`` queue it reaches is full, deliver
         nothing now and return a coroutine to await instead, which waits for room first.
         ``raise_errors``: a full queue's refusal raises (after the others got the message);
-        else it is logged. Raises ClosedError on a closed hub, and the key's error for a key
-        that cannot be published on.
+        else it is logged. ``cache``: keep the key's route for later (meta messages, on keys
+        mostly never seen again, do not). Raises ClosedError on a closed hub, and the key's
+        error for a key that cannot be published on.
         """
         routing = self.routing
-        route = routing.route(key)
+        route = routing.route(key, cache)
         if local:
             route = routing.local_route(route)
         if wait and any(inbox.blocks() for inbox in route.bounded):
@@ -181,14 +193,17 @@ class HubCore:
                     backlog[0][0], "publish_threadsafe", "closed", len(backlog), False
                 )
 
-    def _meta_wanted(self) -> bool:
-        return self._observe_meta or self.routing.router.may_match_first("Hub")
+    def _meta_wanted(self, key: tuple[str, ...]) -> bool:
+        if self._observe_meta:
+            return True
+        router = self.routing.router
+        return router.may_match_first("Hub") and bool(router.match(key))
 
     def _publish_meta(
         self, key: Key[Any], payload: Any, source: Validator[Any], local: bool
     ) -> None:
         try:
-            self.deliver(key, payload, source, local=local)
+            self.deliver(key, payload, source, local=local, cache=False)
         except Exception:  # pragma: no cover - dispatch reports everything itself
             logger.exception("could not publish on %r", key)
 
@@ -217,22 +232,30 @@ class HubCore:
         callback: Callable[[Any, Any], object],
         *,
         unread: Callable[[], int] | None = None,
-        inbox: Inbox | None = None,
+        inbox: Bounded | None = None,
         stats: Counters | None = None,
         label: str | None = None,
+        added: list[tuple[Target, int]] | None = None,
     ) -> bool:
         """Add a target: ``callback`` under the pattern ``key``; False (logged) if a repeat.
 
         ``inbox``: the queue ``callback`` puts into (waited for by waiting deliveries);
-        ``stats``: the counters of its listener; ``unread``: its queue size, for queries.
+        ``stats``: the counters of its listener; ``unread``: its queue size, for queries;
+        ``added`` (for :meth:`replay`) gets the new target with the retained store's count
+        noted just before the target was in place.
         """
         self.check_open()
         pattern = check_pattern(key)
         label = label or callback_label(callback)
+        mark = self.retained.seq
         count = self.routing.add(pattern, callback, unread, inbox, stats, label)
         if count is None:
             logger.warning("Repeated subscription to key = %r.", tuple(pattern))
             return False
+        if added is not None:
+            target = self.routing.router.get(pattern, callback)
+            assert target is not None
+            added.append((target, mark))
         logger.debug("Subscription to key = %r.", tuple(pattern))
         self.reporter.subscriber_event(True, pattern, count)
         return True
@@ -252,6 +275,45 @@ class HubCore:
         """Whether ``callback`` is subscribed (a subscription is known by its callback)."""
         return self.routing.uses(callback)
 
+    # -- retained values --------------------------------------------------------------------
+
+    def replay(self, added: list[tuple[Target, int]]) -> None:
+        """Give the targets one subscription added (see :meth:`subscribe`) the retained values
+        their retained topics match, oldest first, each once (see :func:`replay`)."""
+        if not (added and len(self.retained)):
+            return
+        callback = added[0][0].callback
+        others: list[tuple[str, ...]] = []
+        if self.routing.callback_count(callback) > len(added):
+            # Subscribed before under other patterns (subscribe(), add_subscriber()): what
+            # those match reached it already, live or replayed.
+            mine = {id(target) for target, _ in added}
+            others = [t.key for t in self.routing if t.callback is callback and id(t) not in mine]
+        replay(self.retained, added, self.routing.deliver_one, others)
+
+    def clear(self, key: tuple[str, ...], topic: Topic[Any]) -> bool:
+        """Forget the value retained for ``key``; tell the bridges (they send a tombstone)."""
+        self.check_open()
+        loop = self.loop
+        if loop is not None and loop.is_running() and _get_ident() != self.loop_thread:
+            raise RuntimeError("clear must be called in the hub's event loop thread")
+        found = self.retained.clear(key)
+        for on_clear in list(self.retained.on_clear):
+            on_clear(topic)
+        return found
+
+    def clear_remote(self, key: Any) -> None:
+        """Apply a tombstone that arrived through a bridge (no bridge is told of it)."""
+        self.retained.clear(tuple(key))
+
+    def add_clear_listener(self, callback: Callable[[Topic[Any]], None]) -> None:
+        """Call ``callback(topic)`` on each ``Hub.clear`` (a bridge sends the tombstone)."""
+        self.retained.on_clear.append(callback)
+
+    def remove_clear_listener(self, callback: Callable[[Topic[Any]], None]) -> None:
+        if callback in self.retained.on_clear:
+            self.retained.on_clear.remove(callback)
+
     def targets(self, key: Any) -> list[Target]:
         """The targets a publish on ``key`` reaches (for a pattern: on some key it matches)."""
         return self.routing.targets(key)
@@ -260,9 +322,9 @@ class HubCore:
         """Every target, in subscription order."""
         return self.routing.subscriptions()
 
-    def live_hits(self, callback: object) -> int:
-        """Publishes that reached ``callback`` and are not yet in its listener's counters."""
-        return self.routing.live_hits(callback)
+    def live_hits(self, stats: Counters) -> int:
+        """Publishes that reached the listener counting into ``stats``, not yet folded in."""
+        return self.routing.live_hits(stats)
 
     # -- bridges ----------------------------------------------------------------------------
 
@@ -287,6 +349,11 @@ class HubCore:
     def closed(self) -> bool:
         return self.routing.closed
 
+    @property
+    def loop_thread(self) -> int | None:
+        """The thread running the hub's event loop (kept by routing, for the hot path)."""
+        return self.routing.loop_thread
+
     def check_open(self) -> None:
         if self.routing.closed:
             raise ClosedError("hub is closed; create a new Hub")
@@ -302,7 +369,7 @@ class HubCore:
             if old is not None and old.is_running() and self.loop_thread != threading.get_ident():
                 return  # bound to a loop running in another thread: stay with it
             self.loop = loop
-            self.loop_thread = threading.get_ident()
+            self.routing.loop_thread = threading.get_ident()
 
     def check_thread(self) -> None:
         """Refuse a publish from a thread other than that of the hub's running loop."""
@@ -335,6 +402,7 @@ class HubCore:
     async def aclose(self, timeout: float | None) -> None:
         if self.routing.closed:
             return
+        self.requests.close()  # requests in flight fail with ClosedError
         subscribers = list(self._subscribers)
         await asyncio.gather(*(s.aclose(timeout=timeout) for s in subscribers))
         self.routing.closed = True
@@ -366,14 +434,18 @@ class Hub:
     ``publish`` is synchronous: sync callbacks run before it returns; async listeners' queues
     receive the message before it returns. Routing cost does not grow with the number of
     subscriptions; resolved routes are cached for up to ``route_cache_size`` distinct keys.
+    Values published through retained topics are kept for up to ``max_retained`` distinct
+    keys (the least recently published key is forgotten first).
     """
 
-    def __init__(self, *, route_cache_size: int = 65_536) -> None:
+    def __init__(
+        self, *, route_cache_size: int = 65_536, max_retained: int = DEFAULT_MAX_RETAINED
+    ) -> None:
         if type(route_cache_size) is not int:
             raise TypeError(f"route_cache_size must be int, got {route_cache_size!r}")
         if route_cache_size < 1:
             raise ValueError(f"route_cache_size must be >= 1, got {route_cache_size}")
-        self._core = HubCore(route_cache_size)
+        self._core = HubCore(route_cache_size, check_max_retained(max_retained))
         self._routing = self._core.routing  # the hot path's, one attribute away
 
     # -- publishing -------------------------------------------------------------------------
@@ -387,26 +459,28 @@ class Hub:
         ``raise`` or ``block`` raises :class:`QueueFullError` after the others got the message.
         """
         # HubCore.deliver (with Routing.dispatch), inlined: the only copy, for the benchmark's
-        # sync 1->1 and real-keys rows. A closed hub has no valid routes: route() raises there.
-        core = self._core
+        # "1 -> 1 sync listener" and "real recorded keys" rows.
+        # A closed hub has no cached routes: route() raises there.
+        routing = self._routing
         # One C call and a compare (~75 ns of a ~330 ns publish on the CI machine, measured
         # with timeit): a foreign thread would otherwise corrupt the loop's state unnoticed.
-        if _get_ident() != core.loop_thread and core.loop_thread is not None:
-            core.check_thread()
-        routing = self._routing
+        if _get_ident() != routing.loop_thread and routing.loop_thread is not None:
+            self._core.check_thread()
         try:
             route = routing.cache.get(key)
         except TypeError:  # unhashable: route() explains what a key must be
             route = None
-        if route is None or route.generation != routing.generation:
+        if route is None:
             route = routing.route(key)
-        if isinstance(key, Topic):
-            source: Validator[Any] | None = key._validator
+        source: Validator[Any] | None = None
+        # type() first: isinstance on the generic Topic costs about twice as much (timeit).
+        if type(key) is not Key and isinstance(key, Topic):
+            source = key._validator
             message = key.validate(message)
-        else:
-            source = None
+            if key.retain:
+                routing.retained.put(key, message, key._validator)
         route.hits += 1
-        if route.slow:
+        if route.slow and route.slow is not source:
             errors = routing.dispatch_slow(route, key, message, source)
         else:
             errors = None
@@ -482,7 +556,9 @@ class Hub:
             raise TypeError(f"unread must be callable or None, got {unread!r}")
         check_plain(callback, "a Subscriber's add_async_listener runs async functions")
         check_listener_types(callback, (check_pattern(key),))
-        self._core.subscribe(key, callback, unread=unread)
+        added: list[tuple[Target, int]] = []
+        self._core.subscribe(key, callback, unread=unread, added=added)
+        self._core.replay(added)
 
     def remove_subscriber(
         self,
@@ -535,7 +611,33 @@ class Hub:
             subscriptions=routing.router.count,
             cached_routes=len(routing.cache),
             route_cache_size=routing.cache_size,
+            retained=len(routing.retained),
+            max_retained=routing.retained.max_size,
         )
+
+    # -- retained values --------------------------------------------------------------------
+
+    def last(self, topic: Topic[T]) -> T | None:
+        """The value retained for the concrete, retained ``topic``, or None if there is none.
+
+        A value retained through a topic of another payload type is converted as for a
+        listener of ``topic`` (:class:`PayloadValidationError` if it does not validate).
+        """
+        key = _check_retained(topic, "last")
+        entry = self._routing.retained.get(key)
+        if entry is None:
+            return None
+        if entry.source is topic._validator:
+            return cast("T", entry.message)
+        return convert_for_listener(topic, key, entry.message, entry.source)
+
+    def clear(self, topic: Topic[Any]) -> bool:
+        """Forget the value retained for the concrete, retained ``topic`` (a tombstone).
+
+        Later subscribers do not receive it, and bridges send the tombstone to their peers.
+        Listeners already subscribed receive nothing. Returns whether a value was retained.
+        """
+        return self._core.clear(_check_retained(topic, "clear"), topic)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -564,6 +666,23 @@ class Hub:
         state = "closed" if self.closed else f"{self._routing.router.count} subscriptions"
         return f"<Hub {state}>"
 
+    async def request(
+        self,
+        topic: RequestTopic[Req, Resp],
+        payload: Req,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> Resp:
+        """Send ``payload`` on the concrete ``topic`` and return the validated reply.
+
+        The payload is validated first; listeners of the key observe it; the first responder
+        registered for a matching pattern answers (or, if none is local, a bridge's remote
+        one). Raises :class:`NoResponderError`, :class:`RequestTimeoutError` after ``timeout``
+        seconds (None: wait for ever), or :class:`ResponderError` if the responder raised.
+        """
+        self._core.bind_loop()
+        return await self._core.requests.request(topic, payload, timeout)
+
     async def wait_for(
         self,
         topic: Key[T],
@@ -590,7 +709,8 @@ class Hub:
             if not future.done() and (where is None or where(message)):
                 future.set_result((Key(*key), message))
 
-        self.add_subscriber(topic, listener)
+        # Not add_subscriber: the next message, never a retained one replayed.
+        self._core.subscribe(topic, listener)
         try:
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
@@ -599,6 +719,22 @@ class Hub:
         finally:
             if not self.closed:
                 self.remove_subscriber(topic, listener)
+
+
+def _check_retained(topic: object, method: str) -> tuple[str, ...]:
+    """The key of a concrete, retained topic given to ``method``, or the error saying why not."""
+    if not isinstance(topic, Topic):
+        raise TypeError(f"topic must be a Topic, got {describe(topic)}")
+    if not topic.retain:
+        raise ValueError(
+            f"topic must be retained (Topic(..., retain=True)) for {method}(), got {topic!r}"
+        )
+    if WILDCARD in topic:
+        raise InvalidKeyError(
+            f"topic must be concrete (no wildcard '*') for {method}(), got {tuple(topic)!r}",
+            tuple(topic),
+        )
+    return tuple(topic)
 
 
 class Topology(NamedTuple):

@@ -12,7 +12,7 @@ from ._key import Key
 from ._stats import Counters, ListenerStatistics
 from .errors import ClosedError, QueueFullError
 
-__all__ = ["Inbox", "OnDrop", "Overflow", "Room", "check_queue_options"]
+__all__ = ["Bounded", "Inbox", "OnDrop", "Overflow", "Room", "check_queue_options"]
 
 Overflow = Literal["block", "drop_oldest", "drop_newest", "raise"]
 """What a bounded queue does with a message that finds it full.
@@ -41,6 +41,20 @@ def check_queue_options(max_queue_size: object, overflow: object) -> None:
         raise ValueError(
             f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {overflow!r}"
         )
+
+
+class Bounded(Protocol):
+    """What the hub needs of a bounded queue it may wait for room in.
+
+    An :class:`Inbox`, or the NATS bridge's send queue: a protocol, not ``Inbox``, so that the
+    compiled build (which checks annotated native classes at run time) accepts both.
+    """
+
+    max_size: int
+
+    def blocks(self) -> bool: ...
+
+    async def wait_room(self, size: int) -> None: ...
 
 
 class _Holder(Protocol):

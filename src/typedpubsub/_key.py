@@ -13,12 +13,14 @@ from ._describe import describe
 from .errors import InvalidKeyError, KeyPartTypeError
 
 if TYPE_CHECKING:
+    from ._request import RequestTopic
     from ._topic import Topic
 
 __all__ = ["WILDCARD", "Key", "PossibleKey", "TupleKey", "escape_wildcards"]
 
 T = TypeVar("T", default=Any)
 U = TypeVar("U")
+V = TypeVar("V")
 
 WILDCARD = "*"
 
@@ -94,6 +96,8 @@ class Key(tuple[str, ...], Generic[T]):
         return is_subset(self, another)
 
     @overload  # type: ignore[override]  # tuple + tuple of anything; a key only joins str parts
+    def __add__(self, other: RequestTopic[U, V], /) -> RequestTopic[U, V]: ...
+    @overload
     def __add__(self, other: Topic[U], /) -> Topic[U]: ...
     @overload
     def __add__(self, other: Iterable[str], /) -> Key[T]: ...

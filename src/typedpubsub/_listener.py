@@ -35,6 +35,7 @@ class Listener:
     __slots__ = (
         "callback",
         "deliver",
+        "finished",
         "inbox",
         "keys",
         "label",
@@ -62,6 +63,8 @@ class Listener:
         self.task: asyncio.Task[None] | None = None
         self.stopping = False
         self.on_lost: Callable[[Listener], None] | None = None
+        # Set when the task ends, if a removal waits for it (see drain).
+        self.finished: asyncio.Future[None] | None = None
 
     def statistics(self, core: HubCore) -> ListenerStatistics:
         """A frozen snapshot of this listener's counters."""
@@ -69,7 +72,7 @@ class Listener:
         if inbox is not None:
             return inbox.statistics(self.keys)
         # sync: counted by the hub's routes, failures included
-        delivered = self.stats.delivered + core.live_hits(self.deliver) - self.stats.failed
+        delivered = self.stats.delivered + core.live_hits(self.stats) - self.stats.failed
         return ListenerStatistics(
             listener=self.label,
             keys=frozenset(Key(*k) for k in self.keys),
@@ -97,31 +100,42 @@ class Listener:
         callback = self.callback
         counters = self.stats
         reporter = core.reporter
-        # Yield once first: listeners that were already waiting were woken, in publish order,
-        # by messages queued before this task's first step, and should run before it.
-        await asyncio.sleep(0)
-        while True:
-            if not items:
-                if inbox.closing:
-                    return
-                await inbox.wait_items()
-                continue
-            item = items.popleft()
-            key, message = item
-            if room:
-                room.wake(inbox)
-            try:
-                if type(item) is tuple:
-                    await callback(key, message)
-                else:  # queued by a hub given to telemetry.instrument: traced with its context
-                    await cast("Queued", item).process(callback)
-            except Exception as exc:
-                counters.failed += 1
-                reporter.listener_error(key, self.label, exc)
-            else:
-                counters.delivered += 1
+        try:
+            # Yield once first: listeners that were already waiting were woken, in publish
+            # order, by messages queued before this task's first step, and should run before it.
+            await asyncio.sleep(0)
+            while True:
+                if not items:
+                    if inbox.closing:
+                        return
+                    await inbox.wait_items()
+                    continue
+                item = items.popleft()
+                key, message = item
+                if room:
+                    room.wake(inbox)
+                try:
+                    if type(item) is tuple:
+                        await callback(key, message)
+                    else:  # queued by a hub given to telemetry.instrument: traced with its context
+                        await cast("Queued", item).process(callback)
+                except Exception as exc:
+                    counters.failed += 1
+                    reporter.listener_error(key, self.label, exc)
+                else:
+                    counters.delivered += 1
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        """Wake the removal waiting for this task's end, in its last step (one turn sooner
+        than a done-callback would)."""
+        finished = self.finished
+        if finished is not None and not finished.done():
+            finished.set_result(None)
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        self._finish()  # a task cancelled before its first step runs no finally clause
         if self.stopping or not (task.cancelled() or task.exception() is not None):
             return
         # Cancelled (or killed) by someone else: leave no subscription behind to fill a dead
@@ -155,9 +169,21 @@ async def drain(listeners: list[Listener], timeout: float | None) -> None:
             continue
         listener.inbox.closing = True
         listener.inbox.wake()
-        if listener.task is not current:  # a listener removing itself stops after this message
+        # A listener removing itself stops after this message; an ended task is not waited for.
+        if listener.task is not current and not listener.task.done():
             tasks[listener.task] = listener
     if not tasks:
+        return
+    if timeout is None and len(tasks) == 1:
+        # remove_listener's case: a future the task sets in its last step wakes this one a
+        # loop turn sooner than asyncio.wait, whose done-callback runs a turn after the end.
+        (listener,) = tasks.values()
+        listener.finished = finished = asyncio.get_running_loop().create_future()
+        try:
+            await finished
+        except asyncio.CancelledError:
+            listener.abort("cancelled")
+            raise
         return
     try:
         _, pending = await asyncio.wait(tasks, timeout=timeout)

@@ -112,8 +112,9 @@ class BridgeFailure:
     subject: str
     """The NATS subject involved, or '' when there is none."""
     reason: str
-    """Incoming: ``invalid_json``, ``invalid_payload``, ``invalid_subject`` or ``forged`` (a
-    message claiming this bridge's origin with an id it never sent). Outgoing:
+    """Incoming: ``invalid_json``, ``invalid_payload``, ``invalid_subject``, ``forged`` (a
+    message claiming this bridge's origin with an id it never sent) or ``invalid_tombstone`` (a
+    tombstone on a key of no retained topic). Outgoing:
     ``unserialisable`` (not JSON: NaN, Infinity, non-UTF-8 bytes, ...), ``invalid_key`` or
     ``publish``. Connection: ``server``, ``disconnected`` and ``reconnected`` (once per outage)."""
     error: str
@@ -146,7 +147,8 @@ Deliver = Callable[[Key[Any], Any, "Validator[Any]", bool], None]
 class Reporter:
     """Logs, counts and publishes (on the hub's own topics) what happens to a hub's messages.
 
-    ``wanted()`` says whether a meta message could reach anyone; when not, none is built.
+    ``wanted(key)`` says whether a meta message on ``key`` could reach anyone; when not, none
+    is built (nor routed).
     Loop guards: a failing ``LISTENER_ERROR`` listener and a drop of a ``MESSAGE_DROPPED``
     message are logged and counted, never published again; nothing is published once
     ``closed`` is set.
@@ -154,7 +156,7 @@ class Reporter:
 
     __slots__ = ("_deliver", "_wanted", "closed", "dropped", "failed", "skipped", "watcher")
 
-    def __init__(self, deliver: Deliver, wanted: Callable[[], bool]) -> None:
+    def __init__(self, deliver: Deliver, wanted: Callable[[tuple[str, ...]], bool]) -> None:
         self._deliver = deliver
         self._wanted = wanted
         self.closed = False
@@ -164,9 +166,12 @@ class Reporter:
         # Told of each listener error first (the pytest plugin's hubs keep them).
         self.watcher: Callable[[Sequence[str], str, BaseException], None] | None = None
 
-    def wanted(self) -> bool:
-        """Whether a meta message could reach anyone now."""
-        return not self.closed and self._wanted()
+    def _meta_key(self, topic: Topic[Any], key: Sequence[str]) -> tuple[str, ...] | None:
+        """The key of ``topic``'s message about ``key``, or None if it would reach nobody."""
+        if self.closed:
+            return None
+        meta_key = (*topic[:-1], *escape_wildcards(key))
+        return meta_key if self._wanted(meta_key) else None
 
     def listener_error(self, key: Sequence[str], listener: str, exc: BaseException) -> None:
         """Log, count and publish (on ``LISTENER_ERROR``) a failure of ``listener`` on ``key``."""
@@ -174,14 +179,17 @@ class Reporter:
             self.watcher(key, listener, exc)
         self.failed += 1
         logger.error("listener %s failed on key %r", listener, tuple(key), exc_info=exc)
-        if tuple(key[: len(_ERROR_PREFIX)]) == _ERROR_PREFIX or not self.wanted():
+        if tuple(key[: len(_ERROR_PREFIX)]) == _ERROR_PREFIX:
             return  # a failing error listener must not feed itself
+        meta_key = self._meta_key(LISTENER_ERROR, key)
+        if meta_key is None:
+            return
         try:
             text = str(exc)
         except Exception:  # a user's exception may fail to print; the report must not fail
             text = f"<unprintable {type(exc).__name__}>"
         event = ListenerFailure(Key(*key), listener, type(exc).__name__, text)
-        self._publish(LISTENER_ERROR, key, event, False)
+        self._deliver(Key(*meta_key), event, LISTENER_ERROR._validator, False)
 
     def drop(
         self, key: Sequence[str], listener: str, reason: str, count: int, refused: bool
@@ -200,23 +208,24 @@ class Reporter:
                 tuple(key),
                 total,
             )
-        if tuple(key[: len(_DROP_PREFIX)]) == _DROP_PREFIX or not self.wanted():
+        if tuple(key[: len(_DROP_PREFIX)]) == _DROP_PREFIX:
             return
-        event = MessageDropped(Key(*key), listener, reason, count)
-        self._publish(MESSAGE_DROPPED, key, event, False)
+        meta_key = self._meta_key(MESSAGE_DROPPED, key)
+        if meta_key is not None:
+            event = MessageDropped(Key(*key), listener, reason, count)
+            self._deliver(Key(*meta_key), event, MESSAGE_DROPPED._validator, False)
 
     def subscriber_event(self, added: bool, pattern: Sequence[str], count: int) -> None:
         """Publish that a callback subscribed to (or left) ``pattern``, ``count`` remaining."""
-        if self.wanted():
+        topic = ADDED_SUBSCRIBER if added else REMOVED_SUBSCRIBER
+        meta_key = self._meta_key(topic, pattern)
+        if meta_key is not None:
             event = SubscriberEvent(key=Key(*pattern), currentSubscriberCount=count)
-            self._publish(ADDED_SUBSCRIBER if added else REMOVED_SUBSCRIBER, pattern, event, False)
+            self._deliver(Key(*meta_key), event, topic._validator, False)
 
     def bridge_error(self, key: Sequence[str], subject: str, reason: str, error: str) -> None:
         """Publish a bridge's failure on ``BRIDGE_ERROR`` (the bridge logs and counts it)."""
-        if self.wanted():
+        meta_key = self._meta_key(BRIDGE_ERROR, key)
+        if meta_key is not None:
             failure = BridgeFailure(Key(*key), subject, reason, error)
-            self._publish(BRIDGE_ERROR, key, failure, True)
-
-    def _publish(self, topic: Topic[Any], key: Sequence[str], payload: Any, local: bool) -> None:
-        full_key = Key(*topic[:-1], *escape_wildcards(key))
-        self._deliver(full_key, payload, topic._validator, local)
+            self._deliver(Key(*meta_key), failure, BRIDGE_ERROR._validator, True)

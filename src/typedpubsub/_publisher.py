@@ -10,11 +10,14 @@ from typing_extensions import TypeVar
 from ._describe import describe
 from ._hub import Hub, internal
 from ._key import Key, PossibleKey, TupleKey
+from ._request import DEFAULT_TIMEOUT, RequestTopic
 from ._topic import Topic
 
 __all__ = ["Publisher", "ThrottledPublisher"]
 
 T = TypeVar("T", default=Any)
+Req = TypeVar("Req", default=Any)
+Resp = TypeVar("Resp", default=Any)
 
 _FULL_KEY_CACHE = 4096
 
@@ -53,6 +56,19 @@ class Publisher:
     async def apublish(self, key: Key[T] | str | TupleKey, message: T) -> None:
         """Like :meth:`publish`, waiting for room in bounded ``block`` queues first."""
         await self._hub.apublish(self.full_key(key), message)
+
+    async def request(
+        self,
+        topic: RequestTopic[Req, Resp],
+        payload: Req,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> Resp:
+        """Like :meth:`Hub.request`, on ``prefix + topic``."""
+        if not isinstance(topic, RequestTopic):
+            raise TypeError(f"topic must be a RequestTopic, got {describe(topic)}")
+        # Not through full_key's cache, which tells topics apart by request type only.
+        return await self._hub.request(self.prefix + topic, payload, timeout=timeout)
 
     def has_subscribers(self, key: Key[Any] | str | TupleKey = Key("*")) -> bool:  # noqa: B008 - immutable
         """Whether a publish on ``prefix + key`` would reach a listener (``'*'``: any key)."""

@@ -63,7 +63,8 @@ class Router:
     def _bucket(self, node: _Node, pattern: tuple[str, ...]) -> dict[object, Target]:
         return node.tail if pattern and pattern[-1] == WILDCARD else node.exact
 
-    def add(self, target: Target) -> None:
+    def add(self, target: Target) -> int | None:
+        """Add ``target``; how many targets its exact pattern has then, None if it is there."""
         node = self._root
         for part in target.key:
             if part == WILDCARD:
@@ -75,10 +76,16 @@ class Router:
                 if child is None:
                     child = node.children[part] = _Node()
                 node = child
-        self._bucket(node, target.key)[target.callback] = target
+        bucket = self._bucket(node, target.key)
+        if target.callback in bucket:
+            # A repeat: the path existed already, so nothing was created to prune.
+            return None
+        bucket[target.callback] = target
         self.count += 1
+        return len(bucket)
 
-    def remove(self, pattern: tuple[str, ...], callback: object) -> Target | None:
+    def remove(self, pattern: tuple[str, ...], callback: object) -> tuple[Target, int] | None:
+        """Remove a target; it and how many its exact pattern has left, None if none was there."""
         path: list[tuple[_Node, str]] = []
         node = self._root
         for part in pattern:
@@ -87,10 +94,12 @@ class Router:
                 return None
             path.append((node, part))
             node = nxt
-        target = self._bucket(node, pattern).pop(callback, None)
+        bucket = self._bucket(node, pattern)
+        target = bucket.pop(callback, None)
         if target is None:
             return None
         self.count -= 1
+        remaining = len(bucket)
         # Prune the branch so that memory does not keep patterns nobody subscribes to.
         while path and node.is_empty():
             parent, part = path.pop()
@@ -99,7 +108,7 @@ class Router:
             else:
                 del parent.children[part]
             node = parent
-        return target
+        return target, remaining
 
     def may_match_first(self, part: str) -> bool:
         """Whether some pattern could match a key whose first part is ``part``."""
@@ -107,6 +116,7 @@ class Router:
         return root.star is not None or part in root.children
 
     def get(self, pattern: tuple[str, ...], callback: object) -> Target | None:
+        """The target of ``callback`` under exactly ``pattern``, None if there is none."""
         node: _Node | None = self._root
         for part in pattern:
             assert node is not None

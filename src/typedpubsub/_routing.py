@@ -1,9 +1,10 @@
 """Routing: the subscriptions of a hub, the route of each concrete key (cached) and dispatch.
 
 The subscriptions live in a trie (:mod:`._router`, one concept of its own: patterns to
-targets). This module adds what a hub needs on top: a cache of resolved routes by concrete key,
-invalidated by generations; the hit counters that statistics are derived from; and the
-dispatch loops that hand a message to the targets of a route.
+targets). This module adds what a hub needs on top: a bounded cache of resolved routes by
+concrete key, which holds only valid routes (a change drops the entries it affects); the hit
+counters that statistics are derived from; and the dispatch loops that hand a message to the
+targets of a route.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from typing import TYPE_CHECKING, Any, cast
 from ._callbacks import check_result
 from ._key import WILDCARD, Key, check_pattern, check_publishable, overlaps
 from ._meta import Reporter
+from ._retain import RetainedStore
 from ._router import Router, Target
 from ._stats import Counters
 from ._topic import Topic, Validator, convert_or_error
 from .errors import ClosedError, QueueFullError
 
 if TYPE_CHECKING:
-    from ._inbox import Inbox
+    from ._inbox import Bounded
     from ._telemetry import Telemetry
 
 __all__ = ["Route", "Routing"]
@@ -37,25 +39,11 @@ Observer = Callable[[Key[Any], Any], None]
 class Route:
     """What one concrete key reaches, computed once and cached until subscriptions change."""
 
-    __slots__ = (
-        "bounded",
-        "callbacks",
-        "calls",
-        "generation",
-        "hits",
-        "local",
-        "slow",
-        "targets",
-    )
+    __slots__ = ("bounded", "callbacks", "calls", "hits", "local", "slow", "targets")
 
     def __init__(
-        self,
-        generation: int,
-        targets: tuple[Target, ...],
-        observed: bool,
-        telemetry: Telemetry | None = None,
+        self, targets: tuple[Target, ...], observed: bool, telemetry: Telemetry | None = None
     ) -> None:
-        self.generation = generation
         self.targets = targets
         self.callbacks = tuple(t.callback for t in targets)
         # What dispatch calls, target by target: the callbacks themselves, or (on a hub given
@@ -63,9 +51,19 @@ class Route:
         # pays nothing per message for telemetry.
         self.calls = self.callbacks if telemetry is None else telemetry.wrap_targets(targets)
         # Typed targets (or an observer) need dispatch_slow; the plain loop serves the rest.
-        self.slow = observed or any(t.validator is not None for t in targets)
+        # When every typed target has one validator, a message published through a topic of
+        # that validator is already valid for each: ``slow`` is then that validator, and the
+        # plain loop serves its publishers too (it names a failing target by its callback, so
+        # only if callbacks are distinct). Typed 1 -> 1 publishes run the loop of untyped ones.
+        validators = {t.validator for t in targets if t.validator is not None}
+        distinct = len({id(callback) for callback in self.callbacks}) == len(self.callbacks)
+        self.slow: bool | Validator[Any] = (
+            validators.pop()
+            if len(validators) == 1 and distinct and not observed
+            else observed or bool(validators)
+        )
         # Bounded queues reached: where a waiting delivery may have to wait for room.
-        self.bounded: tuple[Inbox, ...] = tuple(
+        self.bounded: tuple[Bounded, ...] = tuple(
             t.inbox for t in targets if t.inbox is not None and t.inbox.max_size
         )
         # Publishes through this route: the only counter on the hot path. Hub and sync
@@ -96,32 +94,41 @@ class Routing:
 
     __slots__ = (
         "_callback_counts",
-        "_key_counts",
+        "_order",
         "_seq",
         "_shared",
-        "_shared_generation",
         "_typed_patterns",
         "_warned_overlaps",
         "bridges",
         "cache",
         "cache_size",
         "closed",
-        "generation",
+        "loop_thread",
         "observer",
         "published",
         "delivered",
         "reporter",
+        "retained",
         "router",
         "telemetry",
     )
 
-    def __init__(self, cache_size: int, reporter: Reporter) -> None:
+    def __init__(self, cache_size: int, reporter: Reporter, retained: RetainedStore) -> None:
         self.router = Router()
         self.reporter = reporter
-        self.cache: collections.OrderedDict[tuple[str, ...], Route] = collections.OrderedDict()
+        # The last values of retained topics: stored as they are dispatched (see dispatch).
+        self.retained = retained
+        # Concrete key -> its route. Every entry is valid: a change of subscriptions drops the
+        # entries it affects (a concrete pattern's own, or all of them), so a hit needs no check.
+        self.cache: dict[tuple[str, ...], Route] = {}
+        # The cache's keys, oldest first (FIFO eviction), without an OrderedDict node per entry;
+        # it may hold keys dropped since (skipped when evicting), so it is rebuilt when it
+        # outgrows the cache twice over.
+        self._order: collections.deque[tuple[str, ...]] = collections.deque()
         self.cache_size = cache_size
-        self.generation = 0
         self.closed = False
+        # The thread running the hub's event loop (None: none yet), read by Hub.publish.
+        self.loop_thread: int | None = None
         self.observer: Observer | None = None
         # Set while the hub is instrumented (telemetry.instrument): routes trace deliveries.
         self.telemetry: Telemetry | None = None
@@ -129,10 +136,10 @@ class Routing:
         self.bridges: set[object] = set()
         self.published = 0  # publishes and deliveries of retired routes; see totals()
         self.delivered = 0
+        # Routes by their targets: keys reaching the same targets share one route object, so
+        # a cached key costs little more than its dict entry.
         self._shared: dict[tuple[Target, ...], Route] = {}
-        self._shared_generation = 0
         self._seq = itertools.count()
-        self._key_counts: dict[tuple[str, ...], int] = {}
         # Subscriptions per callback: a subscription is known by its (pattern, callback), so a
         # caller that must not share a callback with another subscription asks here.
         self._callback_counts: dict[object, int] = {}
@@ -142,39 +149,50 @@ class Routing:
 
     # -- routes -----------------------------------------------------------------------------
 
-    def route(self, key: Any) -> Route:
-        """The route of concrete ``key``; raises ClosedError, or the key's error if it is none."""
+    def route(self, key: Any, cache: bool = True) -> Route:
+        """The route of concrete ``key``; raises ClosedError, or the key's error if it is none.
+
+        ``cache``: keep it for the next publish on ``key`` (meta messages, mostly on keys never
+        seen again, are routed without).
+        """
         if self.closed:
             raise ClosedError("hub is closed; create a new Hub to publish")
         try:
             route = self.cache.get(key) if isinstance(key, tuple) else None
         except TypeError:  # unhashable parts: check_publishable says which
             route = None
-        if route is not None and route.generation == self.generation:
+        if route is not None:
             return route
         key = check_publishable(key)
         targets = tuple(self.router.match(key))
-        # Keys that reach the same targets share one route object: a cached key then costs
-        # little more than its dict entry.
-        if len(self._shared) >= self.cache_size:
-            # Retired routes must not stay reachable from the key cache, or their hits would
-            # go uncounted: start a new generation, which makes every cached route stale.
-            self.generation += 1
-        if self._shared_generation != self.generation:
-            self.retire()
-            self._shared_generation = self.generation
         route = self._shared.get(targets)
         if route is None:
+            if len(self._shared) >= self.cache_size:
+                # Retire the shared routes (their hits counted) and the cache entries that
+                # reach them: memory stays bounded however many target sets there are.
+                self.invalidate()
             route = self._shared[targets] = Route(
-                self.generation, targets, self.observer is not None, self.telemetry
+                targets, self.observer is not None, self.telemetry
             )
-        cache = self.cache
-        if len(cache) >= self.cache_size and key not in cache:
-            # Evict the oldest entry (FIFO): it keeps memory bounded however many distinct keys
-            # are published, in O(1); an LRU's reordering would cost every cache hit.
-            cache.popitem(last=False)
-        cache[key] = route
+        if cache:
+            self._keep(key, route)
         return route
+
+    def _keep(self, key: Key[Any], route: Route) -> None:
+        cache = self.cache
+        # A Topic (with its own __dict__) is not kept as the cache's key: its plain parts are.
+        plain: tuple[str, ...] = key if type(key) is Key else tuple(key)
+        if plain not in cache:
+            order = self._order
+            if len(cache) >= self.cache_size:
+                # Evict the oldest entry (FIFO): it keeps memory bounded however many distinct
+                # keys are published, in O(1); an LRU's reordering would cost every cache hit.
+                while cache.pop(order.popleft(), None) is None:
+                    pass
+            if len(order) >= 2 * self.cache_size:
+                self._order = order = collections.deque(cache)
+            order.append(plain)
+        cache[plain] = route
 
     def local_route(self, route: Route) -> Route:
         """``route`` without bridges' outbound targets (for what arrived through a bridge)."""
@@ -185,34 +203,57 @@ class Routing:
             local = route
             if len(targets) != len(route.targets):
                 local = self._shared.get(targets) or Route(
-                    self.generation, targets, self.observer is not None, self.telemetry
+                    targets, self.observer is not None, self.telemetry
                 )
                 self._shared[targets] = local
             route.local = local
         return local
 
     def invalidate(self) -> None:
-        """Make every cached route stale (subscriptions or the observer changed)."""
-        self.generation += 1
+        """Drop every cached route and retire the shared ones (a change that may affect all)."""
+        self.retire()
+        self.cache.clear()
+        self._order.clear()
+
+    def _changed(self, pattern: tuple[str, ...]) -> None:
+        """Drop the cached routes a subscription change on ``pattern`` affects."""
+        if WILDCARD in pattern:
+            self.invalidate()
+        else:  # only the key equal to a concrete pattern routes differently now
+            route = self.cache.pop(pattern, None)
+            if route is not None and any(t.key == pattern for t in route.targets):
+                # Only this key reaches a target on this concrete pattern: retire its route
+                # now rather than keep what it holds (a removed listener) until the next retire.
+                if self._shared.get(route.targets) is route:
+                    del self._shared[route.targets]
+                self._fold(route)
 
     def retire(self) -> None:
         """Drop the shared routes, folding their hit counts into the counters they stand for."""
         for route in self._shared.values():
-            hits = route.hits
-            if hits:
-                self.published += hits
-                self.delivered += hits * len(route.targets)
-                for target in route.targets:
-                    if target.inbox is None and target.stats is not None:
-                        target.stats.delivered += hits
+            if route.hits:
+                self._fold(route)
         self._shared = {}
 
-    def live_hits(self, callback: object) -> int:
-        """Publishes that reached ``callback`` through routes not yet retired."""
+    def _fold(self, route: Route) -> None:
+        hits = route.hits
+        route.hits = 0
+        self.published += hits
+        self.delivered += hits * len(route.targets)
+        for target in route.targets:
+            if target.inbox is None and target.stats is not None:
+                target.stats.delivered += hits
+
+    def live_hits(self, stats: Counters) -> int:
+        """Publishes that reached the targets counting into ``stats`` through live routes.
+
+        By the counters, not the callback: a callback removed and subscribed again is a new
+        listener, which must not count what routes still live counted for the old one.
+        """
         return sum(
             route.hits
             for route in self._shared.values()
-            if route.hits and callback in route.callbacks
+            if route.hits and any(t.stats is stats for t in route.targets)
         )
 
     def totals(self) -> tuple[int, int]:
@@ -239,8 +280,11 @@ class Routing:
         :class:`QueueFullError` (the first one) after every other target got the message when
         ``raise_errors``, else they are logged (the drop is reported by the queue itself).
         """
+        if source is not None and isinstance(key, Topic) and key.retain:
+            # Retained when dispatched (not when validated): apublish may wait between the two.
+            self.retained.put(key, message, source)
         route.hits += 1
-        if route.slow:
+        if route.slow and route.slow is not source:
             errors = self.dispatch_slow(route, key, message, source)
         else:
             errors = None
@@ -302,6 +346,33 @@ class Routing:
                 self.target_failed(target, key, exc)
         return errors
 
+    def deliver_one(
+        self, target: Target, key: Any, message: Any, source: Validator[Any] | None
+    ) -> None:
+        """Hand ``message`` to one target only (a retained value replayed to a subscription).
+
+        Converted and counted as ``dispatch_slow`` would for this target; a full queue's
+        refusal is counted and reported by the queue, never raised.
+        """
+        stats = target.stats
+        if target.inbox is None and stats is not None:
+            stats.delivered += 1  # a sync listener's count is of attempts, less its failures
+        if target.validator is not None and target.validator is not source:
+            topic = cast("Topic[Any]", target.key)
+            converted, payload = convert_or_error(topic, key, message, source, target.label)
+            if not converted:
+                self.target_failed(target, key, payload)
+                return
+            message = payload
+        self.delivered += 1
+        try:
+            if (result := target.callback(key, message)) is not None:
+                check_result(result)
+        except QueueFullError:
+            pass
+        except Exception as exc:
+            self.target_failed(target, key, exc)
+
     def callback_failed(self, route: Route, callback: object, key: Any, exc: Exception) -> None:
         """Report the failure of ``callback`` (one of ``route``'s calls) on ``key``."""
         for target, call in zip(route.targets, route.calls, strict=True):
@@ -322,29 +393,28 @@ class Routing:
         pattern: Key[Any],
         callback: Callable[[Any, Any], object],
         unread: Callable[[], int] | None,
-        inbox: Inbox | None,
+        inbox: Bounded | None,
         stats: Counters | None,
         label: str,
     ) -> int | None:
         """Subscribe; the number of callbacks on exactly ``pattern`` after it, None if a repeat."""
-        if self.router.get(pattern, callback) is not None:
-            return None
         validator = pattern._validator if isinstance(pattern, Topic) else None
-        seq = next(self._seq)
-        self.router.add(Target(pattern, callback, seq, validator, unread, inbox, stats, label))
-        if isinstance(pattern, Topic):
-            self._add_typed(pattern)
+        target = Target(pattern, callback, next(self._seq), validator, unread, inbox, stats, label)
+        count = self.router.add(target)
+        if count is None:
+            return None
+        if validator is not None:
+            self._add_typed(cast("Topic[Any]", pattern))
         self._callback_counts[callback] = self._callback_counts.get(callback, 0) + 1
-        self.generation += 1
-        plain = tuple(pattern)
-        count = self._key_counts[plain] = self._key_counts.get(plain, 0) + 1
+        self._changed(pattern)
         return count
 
     def remove(self, pattern: Key[Any], callback: object) -> int | None:
         """Unsubscribe; the number of callbacks left on ``pattern``, None if it was not there."""
-        target = self.router.remove(pattern, callback)
-        if target is None:
+        removed = self.router.remove(pattern, callback)
+        if removed is None:
             return None
+        target, count = removed
         if isinstance(target.key, Topic):
             self._remove_typed(target.key)
         remaining = self._callback_counts[callback] - 1
@@ -352,18 +422,16 @@ class Routing:
             self._callback_counts[callback] = remaining
         else:
             del self._callback_counts[callback]
-        self.generation += 1
-        plain = tuple(pattern)
-        count = self._key_counts[plain] - 1
-        if count:
-            self._key_counts[plain] = count
-        else:
-            del self._key_counts[plain]
+        self._changed(pattern)
         return count
 
     def uses(self, callback: object) -> bool:
         """Whether ``callback`` is subscribed to some pattern."""
         return callback in self._callback_counts
+
+    def callback_count(self, callback: object) -> int:
+        """How many patterns ``callback`` is subscribed to."""
+        return self._callback_counts.get(callback, 0)
 
     def targets(self, key: Any) -> list[Target]:
         """The targets a publish on ``key`` reaches (for a pattern: on some key it matches)."""

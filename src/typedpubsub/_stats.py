@@ -52,6 +52,10 @@ class HubStatistics:
     """Concrete keys whose route is cached now."""
     route_cache_size: int
     """The bound of that cache."""
+    retained: int = 0
+    """Concrete keys whose last value is retained now (published through retained topics)."""
+    max_retained: int = 0
+    """The bound of the retained values (``Hub(max_retained=...)``)."""
 
 
 class Counters:

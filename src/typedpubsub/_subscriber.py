@@ -8,7 +8,7 @@ import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import Any, cast
 
 from typing_extensions import Self, TypeVar
 
@@ -18,6 +18,8 @@ from ._hub import Hub, HubCore, internal
 from ._inbox import Inbox, Overflow, check_queue_options
 from ._key import Key, check_pattern
 from ._listener import Listener, drain
+from ._request import Answerable, Handler, RequestTopic
+from ._router import Target
 from ._stats import Counters, ListenerStatistics
 from ._stream import Stream
 from .errors import ClosedError, ConsumeQueueNotFoundError, ListenerNotFoundError
@@ -25,6 +27,8 @@ from .errors import ClosedError, ConsumeQueueNotFoundError, ListenerNotFoundErro
 __all__ = ["Stream", "Subscriber"]
 
 T = TypeVar("T", default=Any)
+Req = TypeVar("Req", default=Any)
+Resp = TypeVar("Resp", default=Any)
 
 logger = logging.getLogger("typedpubsub")
 
@@ -54,8 +58,10 @@ def _subscribe_all(
     stats: Counters,
     label: str,
 ) -> None:
-    """Subscribe ``callback`` to every key, or (if one fails) to none of them."""
+    """Subscribe ``callback`` to every key, or (if one fails) to none of them; then replay
+    the retained values its retained topics match."""
     added: list[Key[Any]] = []
+    targets: list[tuple[Target, int]] = []
     try:
         for key in sorted(keys):
             core.subscribe(
@@ -65,12 +71,14 @@ def _subscribe_all(
                 inbox=inbox,
                 stats=stats,
                 label=label,
+                added=targets,
             )
             added.append(key)
     except BaseException:
         for key in added:
             core.unsubscribe(key, callback)
         raise
+    core.replay(targets)
 
 
 def _unsubscribe_all(core: HubCore, listener: Listener) -> None:
@@ -119,6 +127,7 @@ class Subscriber:
         self._subscriptions: dict[str, _Subscription] = {}
         self._listeners: dict[tuple[frozenset[Key[Any]], object], Listener] = {}
         self._streams: weakref.WeakSet[Stream[Any]] = weakref.WeakSet()
+        self._responders: dict[tuple[Key[Any], object], None] = {}
         self._closed = False
         self._core.attach(self)
 
@@ -141,8 +150,10 @@ class Subscriber:
         check_listener_types(callback if sub is None else sub.callback, (pattern,))
         if sub is None:
             sub = self._subscriptions[subscription_id] = _Subscription(callback, None)
-        self._core.subscribe(pattern, sub.callback, label=self._label(sub.callback))
+        added: list[tuple[Target, int]] = []
+        self._core.subscribe(pattern, sub.callback, label=self._label(sub.callback), added=added)
         sub.keys.add(pattern)
+        self._core.replay(added)
 
     def async_subscribe(self, key: Key[T], subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> None:
         """Queue messages on ``key`` for :meth:`consume` under ``subscription_id``.
@@ -157,6 +168,7 @@ class Subscriber:
             inbox = Inbox(label, self._core.reporter.drop)
             sub = self._subscriptions[subscription_id] = _Subscription(inbox.put, inbox)
         inbox_ = sub.inbox
+        added: list[tuple[Target, int]] = []
         self._core.subscribe(
             pattern,
             sub.callback,
@@ -164,8 +176,10 @@ class Subscriber:
             inbox=inbox_,
             stats=inbox_.counters if inbox_ is not None else None,
             label=inbox_.label if inbox_ is not None else None,
+            added=added,
         )
         sub.keys.add(pattern)
+        self._core.replay(added)
 
     subscribe = async_subscribe
 
@@ -314,6 +328,26 @@ class Subscriber:
             _unsubscribe_all(self._core, listener)
         await drain(listeners, timeout)
 
+    # -- responders -------------------------------------------------------------------------
+
+    def add_responder(self, topic: Answerable[Req, Resp], handler: Handler[Req, Resp]) -> None:
+        """Answer requests on ``topic``, a :class:`RequestTopic` (a pattern): ``handler(key,
+        request)`` returns the reply (the topic's types bind the handler's exactly).
+
+        ``handler`` may be async (run in its own task, cancelled at the request's timeout) or
+        plain (run inside ``request``). Of several responders whose patterns match a key, the
+        first registered answers. What it raises is reported as a listener's failure and
+        reaches the requester as :class:`ResponderError`.
+        """
+        self._check_open()
+        if self._core.requests.add(topic, handler, self._label(handler)):
+            self._responders[(cast("Key[Any]", topic), handler)] = None
+
+    def remove_responder(self, topic: RequestTopic[Any, Any], handler: Callable[..., Any]) -> None:
+        """Stop ``handler`` answering on ``topic``; requests it is answering still complete."""
+        self._core.requests.remove(topic, handler)
+        self._responders.pop((topic, handler), None)
+
     # -- streams ----------------------------------------------------------------------------
 
     def stream(
@@ -364,6 +398,8 @@ class Subscriber:
         if self._closed:
             return
         self._closed = True
+        for topic, handler in list(self._responders):
+            self.remove_responder(cast("RequestTopic[Any, Any]", topic), cast("Any", handler))
         for stream in list(self._streams):
             await stream.aclose()
         for subscription_id, sub in list(self._subscriptions.items()):

@@ -7,6 +7,7 @@ Every exception derives from :class:`PubSubError` and also from the builtin it r
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,9 +18,12 @@ __all__ = [
     "InvalidKeyError",
     "KeyPartTypeError",
     "ListenerNotFoundError",
+    "NoResponderError",
     "PayloadValidationError",
     "PubSubError",
     "QueueFullError",
+    "RequestTimeoutError",
+    "ResponderError",
     "UnsupportedPayloadTypeError",
 ]
 
@@ -96,3 +100,45 @@ class ConsumeQueueNotFoundError(PubSubError, _PlainKeyError):
 
 class BridgeConnectionError(PubSubError, ConnectionError):
     """A bridge could not connect to its broker (unreachable, or credentials refused)."""
+
+
+class NoResponderError(PubSubError, LookupError):
+    """A request found no responder for its key, here or (through a bridge) across NATS."""
+
+    def __init__(self, message: str, key: Sequence[str]) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# asyncio's TimeoutError is the builtin one from Python 3.11; before, it is another class, and
+# a request timeout must be caught by either name.
+if sys.version_info >= (3, 11):
+    _TimeoutBase = TimeoutError
+else:  # pragma: no cover - Python 3.10
+
+    class _TimeoutBase(asyncio.TimeoutError, TimeoutError):
+        pass
+
+
+class RequestTimeoutError(PubSubError, _TimeoutBase):
+    """No reply to a request arrived within its timeout (a :class:`TimeoutError`)."""
+
+    def __init__(self, message: str, key: Sequence[str], timeout: float | None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.timeout = timeout
+
+
+class ResponderError(PubSubError, RuntimeError):
+    """The responder of a request raised: ``error_type`` and ``error_message`` say what.
+
+    Only the exception's type name and message cross (also across NATS), never the object.
+    """
+
+    def __init__(
+        self, message: str, key: Sequence[str], error_type: str, error_message: str
+    ) -> None:
+        super().__init__(message)
+        self.key = key
+        self.error_type = error_type
+        self.error_message = error_message

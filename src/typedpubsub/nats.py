@@ -15,6 +15,7 @@ silently rewritten; so is a subject whose first token is a NATS system one (``$.
 from ._bridge.nats_bridge import BRIDGE_ERROR as BRIDGE_ERROR
 from ._bridge.nats_bridge import MSG_ID_HEADER as MSG_ID_HEADER
 from ._bridge.nats_bridge import ORIGIN_HEADER as ORIGIN_HEADER
+from ._bridge.nats_bridge import TOMBSTONE_HEADER as TOMBSTONE_HEADER
 from ._bridge.nats_bridge import BridgeFailure as BridgeFailure
 from ._bridge.nats_bridge import BridgeStatistics as BridgeStatistics
 from ._bridge.nats_bridge import Mode as Mode
@@ -27,6 +28,7 @@ __all__ = [
     "BRIDGE_ERROR",
     "MSG_ID_HEADER",
     "ORIGIN_HEADER",
+    "TOMBSTONE_HEADER",
     "BridgeFailure",
     "BridgeStatistics",
     "Mode",

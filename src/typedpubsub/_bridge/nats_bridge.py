@@ -26,7 +26,7 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Awaitable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Literal, cast
 from urllib.parse import unquote
 
@@ -43,9 +43,11 @@ from typing_extensions import Self
 from .._hub import Hub, internal
 from .._key import WILDCARD, Key, check_pattern, check_publishable, is_subset, overlaps
 from .._meta import ADDED_SUBSCRIBER, BRIDGE_ERROR, BridgeFailure, SubscriberEvent
+from .._request import RequestTopic
+from .._retain import is_retained
 from .._topic import Topic, Validator, check_distinct_topics
 from ..errors import BridgeConnectionError, ClosedError, InvalidKeyError, QueueFullError
-from .headers import MSG_ID_HEADER, ORIGIN_HEADER
+from .headers import MSG_ID_HEADER, ORIGIN_HEADER, TOMBSTONE_HEADER
 from .jetstream import (
     DEFAULT_MAX_PENDING,
     AckInbox,
@@ -57,11 +59,13 @@ from .jetstream import (
     ensure_stream,
     is_permanent,
 )
+from .requests import RequestBridge
 
 __all__ = [
     "BRIDGE_ERROR",
     "MSG_ID_HEADER",
     "ORIGIN_HEADER",
+    "TOMBSTONE_HEADER",
     "BridgeFailure",
     "BridgeStatistics",
     "Mode",
@@ -122,6 +126,35 @@ class BridgeStatistics:
     ``QueueFullError``) or the bridge was closing."""
     unrouted: int = 0
     """JetStream messages acknowledged unread: no local listener took them in 5 deliveries."""
+    requests_sent: int = 0
+    """Local requests answered by a responder across NATS."""
+    requests_served: int = 0
+    """Remote requests answered by a local responder."""
+
+
+class _Backlog:
+    """Counts the messages a last-per-subject consumer handled, to wait for its first batch."""
+
+    def __init__(self, handle: Callable[[Msg], Awaitable[None]]) -> None:
+        self._handle = handle
+        self._handled = 0
+        self._expected: int | None = None
+        self.done = asyncio.Event()
+
+    async def on_message(self, msg: Msg) -> None:
+        try:
+            await self._handle(msg)
+        finally:
+            self._handled += 1
+            self._check()
+
+    def expect(self, count: int) -> None:
+        self._expected = count
+        self._check()
+
+    def _check(self) -> None:
+        if self._expected is not None and self._handled >= self._expected:
+            self.done.set()
 
 
 def _check_token(part: str, key: Sequence[str]) -> None:
@@ -270,6 +303,7 @@ class NatsBridge:
         max_msgs: int = 1_000_000,
         max_bytes: int = 2**30,
         duplicate_window: float = 120.0,
+        max_reply_bytes: int = 1 << 20,
         **connect_options: Any,
     ) -> None:
         if not isinstance(hub, Hub):
@@ -280,6 +314,13 @@ class NatsBridge:
         if not patterns:
             raise ValueError("keys must hold at least one key or topic to bridge")
         check_distinct_topics(patterns)
+        # Request topics travel as NATS requests (_bridge/requests.py), not as messages.
+        request_topics = [p for p in patterns if isinstance(p, RequestTopic)]
+        patterns = [p for p in patterns if not isinstance(p, RequestTopic)]
+        if type(max_reply_bytes) is not int:
+            raise TypeError(f"max_reply_bytes must be int, got {max_reply_bytes!r}")
+        if max_reply_bytes < 1:
+            raise ValueError(f"max_reply_bytes must be >= 1, got {max_reply_bytes}")
         if not stream or _BAD_TOKEN.search(stream):
             raise ValueError(f"stream must be a non-empty NATS name, got {stream!r}")
         self._limits = StreamLimits(max_age, max_msgs, max_bytes, duplicate_window)
@@ -292,6 +333,10 @@ class NatsBridge:
             _check_token(subject_prefix, (subject_prefix,))
         self._prefix = () if subject_prefix is None else (subject_prefix,)
         self._subjects = [pattern_to_subject((*self._prefix, *p)) for p in patterns]
+        # JetStream consumers of retained topics start with the last message of each subject.
+        self._retained_subjects = {
+            subject for p, subject in zip(patterns, self._subjects, strict=True) if is_retained(p)
+        }
         for name, value in (("queue_group", queue_group), ("durable", durable)):
             if value is not None and (not value or re.search(r"[.\s*>]", value)):
                 raise ValueError(f"{name} must be a non-empty NATS name, got {value!r}")
@@ -337,6 +382,18 @@ class NatsBridge:
         self._sent = self._received = self._rejected = self._duplicates = self._errors = 0
         self._failed = self._dropped = self._unrouted = 0
         self._outbound_routes: dict[tuple[str, ...], tuple[Key[Any], str]] = {}
+        self._requests = RequestBridge(
+            self._core,
+            request_topics,
+            key_to_subject,
+            pattern_to_subject,
+            # A stream would capture requests under its prefix (and answer with its ack).
+            self._prefix if mode == "core" else (),
+            queue_group,
+            f"NATS bridge {self.id[:8]}",
+            self._report,
+            max_reply_bytes,
+        )
         self._inbound_routes: dict[str, tuple[Key[Any], Key[Any]]] = {}
 
     @staticmethod
@@ -425,12 +482,14 @@ class NatsBridge:
             if self.mode == "jetstream":
                 await self._setup_jetstream()
             await self._subscribe()
+            await self._requests.start(self._nc)
         except BaseException:  # cancelled too: the connection must not outlive start()
             await self._nc.close()
             self._started = False
             raise
         self._connect_failure = None  # from now on, server errors are reported
         self._core.add_bridge(self._outbound)
+        self._core.add_clear_listener(self._outbound_clear)
         for pattern in self.patterns:
             # The send queue is this subscription's inbox: apublish waits for room in it.
             # (The hub uses only what SendQueue has of an Inbox: max_size, blocks, wait_room.)
@@ -491,16 +550,38 @@ class NatsBridge:
         assert self._js is not None
         queue = consumer_name(self._queue_group, subject) if self._queue_group else None
         durable = consumer_name(self._durable, subject) if self._durable and not queue else None
+        start = api.DeliverPolicy.NEW
+        backlog: _Backlog | None = None
+        callback = self._on_message
+        if subject in self._retained_subjects:
+            start = api.DeliverPolicy.LAST_PER_SUBJECT  # a late joiner gets each key's last value
+            if not (durable or queue):
+                backlog = _Backlog(self._on_message)
+                callback = backlog.on_message
         sub = await self._js.subscribe(
             subject,
             queue=queue,
             durable=durable,
             stream=self._stream,
-            cb=self._on_message,
+            cb=callback,
             manual_ack=True,
-            deliver_policy=None if (durable or queue) else api.DeliverPolicy.NEW,
+            deliver_policy=None if (durable or queue) else start,
         )
         self._subscriptions.append(sub)
+        if backlog is not None:
+            # start() returns once the last values are on the hub: hub.last sees them then.
+            try:
+                info = await sub.consumer_info()
+                delivered = info.delivered.consumer_seq if info.delivered else 0
+                backlog.expect((delivered or 0) + (info.num_pending or 0))
+                await asyncio.wait_for(backlog.done.wait(), self._start_timeout)
+            except (asyncio.TimeoutError, nats.errors.Error) as exc:  # 3.10: not the builtin
+                logger.warning(
+                    "NATS bridge %s: the retained values on %s are still arriving (%s)",
+                    self.id[:8],
+                    subject,
+                    type(exc).__name__,
+                )
 
     @property
     def _replays(self) -> bool:
@@ -542,10 +623,12 @@ class NatsBridge:
         if self._closed:
             return
         self._closed = True
+        await self._requests.aclose()
         if self._started and not self.hub.closed:
             for pattern in self.patterns:
                 self._core.unsubscribe(pattern, self._outbound)
         self._core.remove_bridge(self._outbound)
+        self._core.remove_clear_listener(self._outbound_clear)
         if self._deferred and not self.hub.closed:
             self._core.unsubscribe(ADDED_SUBSCRIBER, self._on_added_subscriber)
         if self._subscribing is not None:
@@ -598,6 +681,8 @@ class NatsBridge:
             failed=self._failed,
             dropped=self._dropped,
             unrouted=self._unrouted,
+            requests_sent=self._requests.sent,
+            requests_served=self._requests.served,
         )
 
     # -- outgoing ---------------------------------------------------------------------------
@@ -684,6 +769,27 @@ class NatsBridge:
             (subject, data, msg_id, key, telemetry.inject() if telemetry is not None else None)
         )
 
+    def _outbound_clear(self, topic: Topic[Any]) -> None:
+        """Send the tombstone of ``topic`` (cleared on the hub), if it is a bridged retained key."""
+        if self._closed or not any(is_subset(tuple(topic), p) for p in self.patterns):
+            return
+        if not is_retained(self._topic_for(topic)):
+            return  # receivers would refuse it: only a retained topic's keys have tombstones
+        try:
+            subject = key_to_subject((*self._prefix, *topic))
+        except InvalidKeyError as exc:
+            self._report(topic, "", "invalid_key", str(exc))
+            return
+        queue = self._queue
+        if len(queue) >= queue.max_size or (self._down and self._js is None):
+            self._dropped += 1
+            self._report(topic, subject, "publish", "queue full or offline: tombstone not sent")
+            return
+        msg_id = next(self._ids)
+        if self._id_key is not None:
+            msg_id += _tag(self._id_key, msg_id)
+        queue.put((subject, b"", msg_id, topic, None))
+
     async def _send_loop(self) -> None:
         if self._js is not None:
             await self._send_jetstream()
@@ -703,6 +809,8 @@ class NatsBridge:
             subject, data, msg_id, key, trace_headers = outbox.popleft()
             queue.wake_room()
             headers = {**headers_base, MSG_ID_HEADER: msg_id}
+            if not data:  # only a tombstone has no payload (JSON has at least one byte)
+                headers[TOMBSTONE_HEADER] = "1"
             if trace_headers is not None:
                 headers.update(trace_headers)
             try:
@@ -731,6 +839,8 @@ class NatsBridge:
                 entry = items.popleft()
                 number, reply = acks.reply_subject()
                 headers = {**headers_base, MSG_ID_HEADER: entry[2]}
+                if not entry[1]:  # only a tombstone has no payload
+                    headers[TOMBSTONE_HEADER] = "1"
                 if entry[4] is not None:
                     headers.update(entry[4])
                 try:
@@ -857,8 +967,10 @@ class NatsBridge:
 
     def _awaits_listener(self, msg: Msg) -> bool:
         """Whether no local listener (other than bridges) would take this JetStream message."""
-        if msg.headers is not None and msg.headers.get(ORIGIN_HEADER) == self.id:
-            return False  # our own: acknowledged and dropped
+        if msg.headers is not None and (
+            msg.headers.get(ORIGIN_HEADER) == self.id or TOMBSTONE_HEADER in msg.headers
+        ):
+            return False  # our own (acknowledged and dropped), or a tombstone (applied now)
         key = tuple(msg.subject.split(".")[len(self._prefix) :])
         try:
             targets = self._core.targets(check_publishable(key))
@@ -892,6 +1004,9 @@ class NatsBridge:
                 "topics, which this bridge does not bridge",
             )
             return None
+        if isinstance(pattern, Topic) and pattern.retain:
+            # Delivered as the concrete retained topic: the hub retains it as it delivers it.
+            key = Topic._make(key, pattern._validator, pattern.name, pattern.description, (), True)
         if len(self._inbound_routes) >= 4096:
             self._inbound_routes.clear()
         route = self._inbound_routes[subject] = (key, pattern)
@@ -935,6 +1050,19 @@ class NatsBridge:
                 self._seen[seen_key] = None
                 if len(self._seen) > self._dedupe_window:
                     self._seen.popitem(last=False)
+            if TOMBSTONE_HEADER in headers:
+                if not is_retained(pattern):
+                    self._rejected += 1
+                    self._report(
+                        key,
+                        subject,
+                        "invalid_tombstone",
+                        f"tombstone on key {tuple(key)!r}, which no retained topic of this "
+                        "bridge covers: not applied",
+                    )
+                    return None
+                self._core.clear_remote(key)
+                return None
         source: Validator[Any] | None = None
         if isinstance(pattern, Topic):
             try:

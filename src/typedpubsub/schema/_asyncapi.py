@@ -8,9 +8,10 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
-from .._bridge.headers import HEADERS_SCHEMA
+from .._bridge.headers import HEADERS_SCHEMA, REPLY_HEADERS_SCHEMA
 from .._meta import META_TOPICS
-from .._topic import type_name
+from .._request import RequestTopic
+from .._topic import Topic, type_name
 from ._jsonschema import TopicsArg, address, bundled_schemas, channel_parameters, named_topics
 
 __all__ = ["ASYNCAPI_VERSION", "Action", "asyncapi", "check_asyncapi", "component_id"]
@@ -41,9 +42,14 @@ def asyncapi(
     topic names to ``"send"`` or ``"receive"`` where the application's direction is known
     (the hub's own topics, included with ``include_meta``, are ``send``). With ``servers``,
     each message declares the (optional) NATS headers a bridge sends, ``BridgeHeaders``.
+
+    A :class:`RequestTopic` always has an operation (``send`` unless ``operations`` says
+    ``receive``: the application answers) whose ``reply`` is the message ``<name>Reply`` of
+    its response type, on the channel ``<name>Reply`` (address ``null``: the requester's inbox).
     """
     named = named_topics(topics, include_meta)
-    payloads, definitions = bundled_schemas(named, "#/components/schemas/{model}")
+    replies = _reply_topics(named)
+    payloads, definitions = bundled_schemas({**named, **replies}, "#/components/schemas/{model}")
     directions: dict[str, Action] = dict(operations or {})
     unknown = sorted(set(directions) - set(named))
     if unknown:
@@ -58,6 +64,8 @@ def asyncapi(
     schemas: dict[str, Any] = dict(definitions)
     if servers:
         schemas["BridgeHeaders"] = copy.deepcopy(HEADERS_SCHEMA)  # the caller may edit it
+        if replies:
+            schemas["ReplyHeaders"] = copy.deepcopy(REPLY_HEADERS_SCHEMA)
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
     ops: dict[str, Any] = {}
@@ -92,12 +100,18 @@ def asyncapi(
         channel["messages"] = {ident: {"$ref": f"#/components/messages/{ident}"}}
         channels[ident] = channel
         direction = directions.get(name)
+        if direction is None and isinstance(topic, RequestTopic):
+            direction = "send"
         if direction is not None:
-            ops[f"{direction}{ident[:1].upper()}{ident[1:]}"] = {
+            operation = ops[f"{direction}{ident[:1].upper()}{ident[1:]}"] = {
                 "action": direction,
                 "channel": {"$ref": f"#/channels/{ident}"},
                 "messages": [{"$ref": f"#/channels/{ident}/messages/{ident}"}],
             }
+            if isinstance(topic, RequestTopic):
+                operation["reply"] = _add_reply(
+                    ident, topic, payloads[f"{name}Reply"], schemas, messages, channels, servers
+                )
 
     document: dict[str, Any] = {"asyncapi": ASYNCAPI_VERSION}
     info: dict[str, Any] = {"title": title, "version": version}
@@ -112,6 +126,56 @@ def asyncapi(
         document["operations"] = dict(sorted(ops.items()))
     document["components"] = {"schemas": dict(sorted(schemas.items())), "messages": messages}
     return document
+
+
+def _reply_topics(named: Mapping[str, Topic[Any]]) -> dict[str, Topic[Any]]:
+    """``<name>Reply``: a topic of the response type, per request topic (for its schema)."""
+    replies: dict[str, Topic[Any]] = {}
+    for name, topic in named.items():
+        if isinstance(topic, RequestTopic):
+            if f"{name}Reply" in named:
+                raise ValueError(
+                    f"topic names must leave {name + 'Reply'!r} to the reply of request topic "
+                    f"{name!r}"
+                )
+            replies[f"{name}Reply"] = Topic(tuple(topic), topic.response_type)
+    return replies
+
+
+def _add_reply(
+    ident: str,
+    topic: RequestTopic[Any, Any],
+    payload: dict[str, Any],
+    schemas: dict[str, Any],
+    messages: dict[str, Any],
+    channels: dict[str, Any],
+    servers: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """Add the reply message and channel of a request topic; return the operation's reply."""
+    reply = f"{ident}Reply"
+    if set(payload) != {"$ref"}:
+        schemas[f"{reply}Payload"] = payload
+        payload = {"$ref": f"#/components/schemas/{reply}Payload"}
+    message: dict[str, Any] = {
+        "name": reply,
+        "title": type_name(topic.response_type),
+        "contentType": "application/json",
+        "payload": payload,
+    }
+    if servers:
+        message["headers"] = {"$ref": "#/components/schemas/ReplyHeaders"}
+    messages[reply] = message
+    channels[reply] = {
+        "address": None,
+        "title": f"{topic.name or ident} reply",
+        "description": f"The reply to a request on {tuple(topic)!r}, sent to the requester's "
+        "own inbox (a NATS reply subject).",
+        "messages": {reply: {"$ref": f"#/components/messages/{reply}"}},
+    }
+    return {
+        "channel": {"$ref": f"#/channels/{reply}"},
+        "messages": [{"$ref": f"#/channels/{reply}/messages/{reply}"}],
+    }
 
 
 def _is_generated_doc(doc: str) -> bool:

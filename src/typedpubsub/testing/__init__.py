@@ -10,6 +10,7 @@ from typing_extensions import TypeVar
 
 from .._hub import Hub, internal
 from .._key import Key, is_subset
+from .._retain import DEFAULT_MAX_RETAINED
 from .._topic import Topic
 from ..errors import PayloadValidationError
 
@@ -26,13 +27,19 @@ class RecordingHub(Hub):
     own meta messages are recorded only with ``record_meta=True``.
     """
 
-    def __init__(self, *, record_meta: bool = False, route_cache_size: int = 65_536) -> None:
+    def __init__(
+        self,
+        *,
+        record_meta: bool = False,
+        route_cache_size: int = 65_536,
+        max_retained: int = DEFAULT_MAX_RETAINED,
+    ) -> None:
         self.published: list[tuple[Key[Any], Any]] = []
         self.published_by_key: collections.defaultdict[Key[Any], list[Any]] = (
             collections.defaultdict(list)
         )
         self._record_meta = record_meta
-        super().__init__(route_cache_size=route_cache_size)
+        super().__init__(route_cache_size=route_cache_size, max_retained=max_retained)
         # Every delivery, however published (meta messages and bridges' included), is seen
         # here before its listeners get it: RecordingHub overrides nothing of Hub.
         internal(self).observe(self._record, meta=record_meta)
@@ -111,10 +118,17 @@ class RecordingHub(Hub):
         lines = "".join(f"\n  {tuple(k)!r}: {m!r}" for k, m in found)
         return f"published on {tuple(key)!r}:{lines}"
 
-    def clear(self) -> None:
-        """Forget what was recorded."""
+    def clear(self, topic: Topic[Any] | None = None) -> bool:
+        """Forget what was recorded; with a ``topic``, clear its retained value (``Hub.clear``).
+
+        Returns whether something was recorded (or retained, with a topic).
+        """
+        if topic is not None:
+            return super().clear(topic)
+        found = bool(self.published)
         self.published.clear()
         self.published_by_key.clear()
+        return found
 
 
 MockHub = RecordingHub

@@ -20,6 +20,7 @@ import pytest
 
 from .._hub import Hub, internal
 from .._key import Key
+from .._retain import DEFAULT_MAX_RETAINED
 from . import RecordingHub
 from .natsserver import NatsServer, binary
 
@@ -43,9 +44,11 @@ _ErrorRecord = tuple[tuple[str, ...], str, BaseException]
 class _WatchedHub(Hub):
     """A hub that keeps the listener errors it reports, for the fixtures' check."""
 
-    def __init__(self, *, route_cache_size: int = 65_536) -> None:
+    def __init__(
+        self, *, route_cache_size: int = 65_536, max_retained: int = DEFAULT_MAX_RETAINED
+    ) -> None:
         self.test_listener_errors: list[_ErrorRecord] = []
-        super().__init__(route_cache_size=route_cache_size)
+        super().__init__(route_cache_size=route_cache_size, max_retained=max_retained)
         internal(self).reporter.watcher = self._keep_error
 
     def _keep_error(self, key: Sequence[str], listener: str, exc: BaseException) -> None:

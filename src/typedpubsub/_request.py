@@ -372,8 +372,17 @@ class Requests:
         if topic._validator is not source:
             request = convert_for_listener(topic, key, request, source)
         if not responder.is_async:
+            telemetry = self._core.telemetry
             try:
-                reply = responder.callback(key, request)
+                if telemetry is None:
+                    reply = responder.callback(key, request)
+                else:  # a CONSUMER span (telemetry.instrument)
+                    reply = telemetry.process(
+                        key,
+                        None,
+                        telemetry.template(tuple(topic)),
+                        lambda: responder.callback(key, request),
+                    )
                 check_result(reply)
             except Exception as exc:
                 raise self._failed(responder, key, exc) from None
@@ -411,8 +420,17 @@ class Requests:
                 timer.cancel()
 
     async def _call(self, responder: _Responder, key: Key[Any], request: object) -> Any:
+        telemetry = self._core.telemetry
         try:
-            reply = await cast("Awaitable[Any]", responder.callback(key, request))
+            if telemetry is None:
+                reply = await cast("Awaitable[Any]", responder.callback(key, request))
+            else:  # a CONSUMER span (telemetry.instrument)
+                reply = await telemetry.aprocess(
+                    key,
+                    None,
+                    telemetry.template(tuple(responder.topic)),
+                    lambda: cast("Awaitable[Any]", responder.callback(key, request)),
+                )
         except Exception as exc:
             raise self._failed(responder, key, exc) from None
         return self._checked(responder, key, reply)

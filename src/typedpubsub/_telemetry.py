@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -21,6 +21,8 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from ._callbacks import check_result
 from ._key import WILDCARD
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ._inbox import Inbox
@@ -154,6 +156,30 @@ class Telemetry:
 
         return traced_apublish
 
+    def request(self, request: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+        """A hub's ``request`` in a PRODUCER span, the current one until the reply is back."""
+
+        async def traced_request(key: Any, *args: Any, **kwargs: Any) -> Any:
+            name = self.destination(key)
+            attributes = _attributes("send", name, None)
+            start = time.perf_counter()
+            with self.tracer.start_as_current_span(
+                f"send {name}",
+                kind=SpanKind.PRODUCER,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                try:
+                    return await request(key, *args, **kwargs)
+                except Exception as exc:
+                    attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
+                    raise
+                finally:
+                    self._count_send(attributes, start)
+
+        return traced_request
+
     def _count_send(self, attributes: dict[str, str], start: float) -> None:
         self.sent.add(1, attributes)
         self.operation_duration.record(time.perf_counter() - start, attributes)
@@ -168,8 +194,7 @@ class Telemetry:
         callback = target.callback
         if self._is_bridge(callback):
             return callback  # it sends the trace context in the message's headers instead
-        pattern = tuple(target.key)
-        template = ".".join(pattern) if WILDCARD in pattern else None
+        template = self.template(tuple(target.key))
         inbox = target.inbox
         if inbox is not None and callback == inbox.put:
             return self._queue(inbox, callback, template)
@@ -213,21 +238,30 @@ class Telemetry:
         )
         return span, attributes
 
+    def template(self, pattern: tuple[str, ...]) -> str | None:
+        """``messaging.destination.template`` of a subscription's pattern (one with wildcards)."""
+        return ".".join(pattern) if WILDCARD in pattern else None
+
     def process(
         self,
         key: Any,
-        parent: otel_context.Context,
+        parent: otel_context.Context | None,
         template: str | None,
-        run: Callable[[], object],
-    ) -> None:
-        """Run a sync delivery in a CONSUMER span, child of and linked to ``parent``'s span."""
+        run: Callable[[], T],
+    ) -> T:
+        """Run ``run()`` in a CONSUMER span, child of and linked to ``parent``'s span.
+
+        ``parent`` None: the current context's. Returns what ``run()`` returned.
+        """
+        if parent is None:
+            parent = otel_context.get_current()
         span, attributes = self._start_process(key, parent, template)
         start = time.perf_counter()
         with trace.use_span(
             span, end_on_exit=True, record_exception=False, set_status_on_exception=False
         ):
             try:
-                run()
+                return run()
             except Exception as exc:
                 attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
                 raise
@@ -237,18 +271,24 @@ class Telemetry:
     async def aprocess(
         self,
         key: Any,
-        parent: otel_context.Context,
+        parent: otel_context.Context | None,
         template: str | None,
-        run: Callable[[], Awaitable[object]],
-    ) -> None:
-        """Run an async delivery in a CONSUMER span, child of and linked to ``parent``'s span."""
+        run: Callable[[], Awaitable[T]],
+    ) -> T:
+        """Await ``run()`` in a CONSUMER span, child of and linked to ``parent``'s span.
+
+        ``parent`` None: the current context's (e.g. a responder's handler, in the context
+        :meth:`continued` made current). Returns what ``run()`` returned.
+        """
+        if parent is None:
+            parent = otel_context.get_current()
         span, attributes = self._start_process(key, parent, template)
         start = time.perf_counter()
         with trace.use_span(
             span, end_on_exit=True, record_exception=False, set_status_on_exception=False
         ):
             try:
-                await run()
+                return await run()
             except Exception as exc:
                 attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
                 raise
@@ -294,6 +334,22 @@ class Telemetry:
         finally:
             otel_context.detach(token)
         return None if waiting is None else _within(remote, waiting)
+
+    async def answered(self, headers: Mapping[str, str] | None, work: Awaitable[T]) -> T:
+        """Await ``work`` (answering a request that arrived with ``headers``) in their trace."""
+        remote = self.remote_context(headers)
+        if remote is None:
+            return await work
+        token = otel_context.attach(remote)
+        try:
+            return await work
+        finally:
+            otel_context.detach(token)
+
+    def inject_into(self, headers: dict[str, str] | None) -> dict[str, str] | None:
+        """``headers`` with the current trace context added (a new dict), if there is one."""
+        carrier = self.inject()
+        return headers if carrier is None else {**(headers or {}), **carrier}
 
 
 class Queued(tuple[Any, Any]):

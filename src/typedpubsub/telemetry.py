@@ -56,7 +56,7 @@ class Instrumentation:
             return
         self._telemetry.active = False
         hub = self._hub
-        for name in ("publish", "apublish", "publish_threadsafe"):
+        for name in ("publish", "apublish", "publish_threadsafe", "request"):
             hub.__dict__.pop(name, None)
         internal(hub).instrument(None)
 
@@ -119,6 +119,9 @@ def instrument(
         "apublish": telemetry.asend(hub.apublish),
         "publish_threadsafe": telemetry.send(hub.publish_threadsafe),
     }
+    request = getattr(hub, "request", None)  # request/reply (a hub of a version that has it)
+    if callable(request):
+        wrappers["request"] = telemetry.request(request)
     hub.__dict__.update(wrappers)
     core.instrument(telemetry)
     return Instrumentation(hub, telemetry)

@@ -208,6 +208,9 @@ class RequestBridge:
                 f"request on key {tuple(key)!r} cannot be sent as JSON: {exc}"
             ) from None
         headers = {TIMEOUT_HEADER: repr(timeout)} if timeout is not None else None
+        telemetry = self._core.telemetry
+        if telemetry is not None:  # the request's trace goes along (telemetry.instrument)
+            headers = telemetry.inject_into(headers)
         # In a task that aclose() cancels: nats-py leaves a request waiting for its timeout
         # when the connection closes.
         asking = asyncio.ensure_future(
@@ -303,9 +306,11 @@ class RequestBridge:
             await self._respond(msg, b"", "responder", "PayloadValidationError", error)
             return
         try:
-            reply, responder_topic = await self._core.requests.answer(
-                key, payload, topic._validator, timeout
-            )
+            answering = self._core.requests.answer(key, payload, topic._validator, timeout)
+            telemetry = self._core.telemetry
+            if telemetry is not None:  # the requester's trace continues (telemetry.instrument)
+                answering = telemetry.answered(msg.headers, answering)
+            reply, responder_topic = await answering
             data = responder_topic.response_adapter.dump_json(reply)
         except (NoResponderError, ClosedError):
             await self._respond(msg, b"", "no_responder", "", "no responder")

@@ -151,7 +151,7 @@ def test_removing_unknown_subscription_is_logged(caplog: pytest.LogCaptureFixtur
 def test_add_subscriber_rejects_bad_input() -> None:
     """Non-callables and empty keys are refused at the door."""
     hub = Hub()
-    with pytest.raises(TypeError, match=r"^callback must be callable, got 3$"):
+    with pytest.raises(TypeError, match=r"^callback must be callable, got 3 \(int\)$"):
         hub.add_subscriber(Key("a"), 3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match=r"^key must have at least one part"):
         hub.add_subscriber(Key(), MockAsyncQueue())

@@ -162,6 +162,33 @@ def test_a_concrete_pattern_drops_only_its_own_cached_route() -> None:
     assert hub.statistics().cached_routes == 0
 
 
+def test_eviction_order_stays_bounded_when_entries_are_dropped_early() -> None:
+    """Keys dropped from the cache by a concrete change are skipped at eviction, and the FIFO
+    order never grows past twice the cache however often that happens."""
+    hub = Hub(route_cache_size=2)
+    routing = internal(hub).routing
+    for i in range(200):
+        callback = _Callback(i)
+        hub.publish(Key("a"), [])
+        hub.add_subscriber(Key("a"), callback)  # drops ('a',) from the cache
+        got: list[int] = []
+        hub.publish(Key("a"), got)
+        assert got == [i]
+        hub.publish(Key("other", str(i)), [])  # evicts, skipping a dropped key when first
+        hub.remove_subscriber(Key("a"), callback)
+        assert hub.statistics().cached_routes <= 2
+        assert len(routing._order) <= 4
+    stats = hub.statistics()
+    assert (stats.published, stats.delivered) == (600, 200)
+    hub = Hub(route_cache_size=2)
+    for part in "ab":
+        hub.publish(Key(part), [])
+    hub.add_subscriber(Key("a"), _Callback(0))  # ('a',) leaves the cache, not the order
+    for part in "cd":
+        hub.publish(Key(part), [])  # 'd' evicts past the dropped ('a',): the oldest, ('b',)
+    assert list(internal(hub).routing.cache) == [("c",), ("d",)]
+
+
 def test_meta_messages_do_not_fill_the_route_cache() -> None:
     """With a root wildcard subscription, subscription events are routed without being
     cached, and not even built when their key matches nobody."""

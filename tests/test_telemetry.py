@@ -38,7 +38,9 @@ from typedpubsub import (
     Subscriber,
     Topic,
 )
+from typedpubsub._hub import internal
 from typedpubsub.telemetry import Instrumentation, instrument
+from typedpubsub.testing import RecordingHub
 
 from .conftest import ROOT
 
@@ -343,10 +345,47 @@ async def test_uninstrument_restores_the_hub(otel: Otel, hub: Hub, subscriber: S
     assert not again.active
 
 
+async def test_a_recording_hub_records_and_traces(otel: Otel) -> None:
+    """A RecordingHub (which observes every dispatch) can be instrumented: it records and traces."""
+    async with RecordingHub() as hub:
+        with otel.instrument(hub):
+            hub.add_subscriber(POINTS, lambda k, m: None)
+            hub.publish(POINTS.fill("p"), Point(1))
+        hub.assert_published(POINTS, Point(1), times=1)
+    assert sorted(s.name for s in otel.spans()) == ["process points.*", "send points.p"]
+
+
+async def test_a_request_is_a_producer_span_until_its_reply(otel: Otel, hub: Hub) -> None:
+    """A hub's request is a send span, current while the request is delivered; failures marked."""
+
+    async def request(key: Key[Any], message: object, *, timeout: float = 1.0) -> object:
+        hub.publish(key, message)
+        if message == "fail":
+            raise TimeoutError(f"no reply within {timeout} s")
+        return ("reply", message)
+
+    # A stand-in for request/reply's Hub.request, in the instance's namespace: untyped here.
+    vars(hub)["request"] = request
+    handle = otel.instrument(hub)
+    traced = vars(hub)["request"]
+    assert traced is not request
+    hub.add_subscriber(Key("q"), lambda k, m: None)
+    assert await traced(Key("q"), "x", timeout=2.0) == ("reply", "x")
+    with pytest.raises(TimeoutError):
+        await traced(Key("q"), "fail")
+    handle.uninstrument()
+    assert "request" not in vars(hub)
+    requests = [s for s in otel.spans("send q") if s.kind is SpanKind.PRODUCER and not s.parent]
+    assert len(requests) == 2
+    assert attributes(requests[1])["error.type"] == "TimeoutError"
+    for sent in requests:
+        (publish,) = [s for s in otel.spans("send q") if parent_id(s) == ids(sent).span_id]
+        (process,) = [s for s in otel.spans("process q") if parent_id(s) == ids(publish).span_id]
+        assert ids(process).trace_id == ids(sent).trace_id
+
+
 async def test_an_uninstrumented_route_calls_the_callbacks_themselves(otel: Otel, hub: Hub) -> None:
     """Without instrumentation a route calls the subscribed callbacks, not wrappers: no telemetry check per message."""
-    from typedpubsub._hub import internal
-
     hub.add_subscriber(Key("r"), lambda k, m: None)
     routing = internal(hub).routing
     before = routing.route(Key("r"))
@@ -546,3 +585,21 @@ def test_hostile_trace_headers_give_no_context_and_no_error(headers: Mapping[str
     if context is not None:
         span = trace.get_current_span(context).get_span_context()
         assert span.is_valid or span.trace_id == 0
+
+
+async def test_aprocess_in_the_current_context_returns_the_result(otel: Otel, hub: Hub) -> None:
+    """aprocess without a parent is a child of the current span and returns what it ran (a responder's reply)."""
+    otel.instrument(hub)
+    telemetry = internal(hub).telemetry
+    assert telemetry is not None
+
+    async def answer() -> str:
+        return "reply"
+
+    tracer = otel.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("incoming"):
+        assert await telemetry.aprocess(Key("r", "1"), None, "r.*", answer) == "reply"
+    (incoming,) = otel.spans("incoming")
+    (process,) = otel.spans("process r.*")
+    assert parent_id(process) == ids(incoming).span_id
+    assert attributes(process)["messaging.destination.name"] == "r.1"

@@ -19,11 +19,12 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace import SpanKind
 
-from typedpubsub import Hub, Key, Subscriber
+from typedpubsub import Hub, Key, ResponderError, Subscriber
 from typedpubsub.nats import Mode, NatsBridge
 from typedpubsub.testing.natsserver import NatsServer
 
 from .helpers import eventually
+from .nats_request_peer import ADD, Add, Sum
 from .nats_topics import TRADES, Trade, trade
 from .test_telemetry import Otel, attributes, ids, make_otel, parent_id
 
@@ -191,3 +192,40 @@ async def test_a_failing_propagator_does_not_break_delivery(
         propagate.set_global_textmap(previous)
     (process,) = there.spans()
     assert process.parent is None
+
+
+@pytest.mark.parametrize("remote", [False, True])
+async def test_a_request_and_its_responder_share_one_trace(
+    server: NatsServer, two: tuple[Otel, Otel], remote: bool
+) -> None:
+    """A request is a send span; its responder's handler, here or across NATS, a process span in it."""
+    here, there = two
+    async with Hub() as requester, Hub() as answerer:
+        here.instrument(requester)
+        there.instrument(answerer)
+        for hub in [answerer] if remote else [requester]:
+
+            async def add(key: Key, request: Add) -> Sum:
+                if request.a < 0:
+                    raise ValueError("negative")
+                return Sum(request.a + request.b, "t")
+
+            Subscriber(hub, "calc").add_responder(ADD, add)
+        async with (
+            NatsBridge(requester, [ADD], servers=server.url),
+            NatsBridge(answerer, [ADD], servers=server.url),
+        ):
+            assert await requester.request(ADD.fill("s1"), Add(1, 2), timeout=10) == Sum(3, "t")
+            with pytest.raises(ResponderError):
+                await requester.request(ADD.fill("s1"), Add(-1, 2), timeout=10)
+    sends = [s for s in here.spans("send calc.s1.add") if s.parent is None]
+    assert len(sends) == 2
+    handlers = (there if remote else here).spans("process calc.*.add")
+    assert len(handlers) == 2
+    for send, handler in zip(sends, handlers, strict=True):
+        assert ids(handler).trace_id == ids(send).trace_id
+        assert attributes(handler)["messaging.destination.name"] == "calc.s1.add"
+    assert attributes(sends[1])["error.type"] == "typedpubsub.errors.ResponderError"
+    assert attributes(handlers[1])["error.type"] == "ValueError"
+    if remote:
+        assert [parent_id(h) for h in handlers] == [ids(s).span_id for s in sends]

@@ -99,9 +99,9 @@ async def test_linked_payload_of_another_type_is_converted_for_the_listener(
 
 async def test_wait_for_checks_its_arguments(hub: Hub) -> None:
     """A non-callable where is a TypeError, a bad timeout a TypeError or ValueError, anchored."""
-    with pytest.raises(TypeError, match=r"^where must be callable or None, got 3$"):
+    with pytest.raises(TypeError, match=r"^where must be callable or None, got 3 \(int\)$"):
         await hub.wait_for(TRADES, where=3)  # type: ignore[arg-type]  # the bad value under test  # pyright: ignore[reportArgumentType]
-    with pytest.raises(TypeError, match=r"^timeout must be a number or None, got '1'$"):
+    with pytest.raises(TypeError, match=r"^timeout must be a number or None, got '1' \(str\)$"):
         await hub.wait_for(TRADES, timeout="1")  # type: ignore[arg-type]  # the bad value under test  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match=r"^timeout must be >= 0, got -1$"):
         await hub.wait_for(TRADES, timeout=-1)

@@ -33,6 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
+from ._describe import describe
 from ._key import WILDCARD, is_subset
 from ._topic import Topic
 
@@ -1173,7 +1174,7 @@ def _document(value: object, parameter: str) -> Mapping[str, Any]:
 def check_mode(mode: object) -> Mode:
     """``mode`` if it is a known mode, else raise."""
     if not isinstance(mode, str):
-        raise TypeError(f"mode must be a str, got {mode!r} ({type(mode).__name__})")
+        raise TypeError(f"mode must be a str, got {describe(mode)}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     return cast(Mode, mode)

@@ -442,7 +442,7 @@ class Hub:
         self, *, route_cache_size: int = 65_536, max_retained: int = DEFAULT_MAX_RETAINED
     ) -> None:
         if type(route_cache_size) is not int:
-            raise TypeError(f"route_cache_size must be int, got {route_cache_size!r}")
+            raise TypeError(f"route_cache_size must be int, got {describe(route_cache_size)}")
         if route_cache_size < 1:
             raise ValueError(f"route_cache_size must be >= 1, got {route_cache_size}")
         self._core = HubCore(route_cache_size, check_max_retained(max_retained))
@@ -551,9 +551,9 @@ class Hub:
         Subscribing the same callback to the same key twice is logged and ignored.
         """
         if not callable(callback):
-            raise TypeError(f"callback must be callable, got {callback!r}")
+            raise TypeError(f"callback must be callable, got {describe(callback)}")
         if unread is not None and not callable(unread):
-            raise TypeError(f"unread must be callable or None, got {unread!r}")
+            raise TypeError(f"unread must be callable or None, got {describe(unread)}")
         check_plain(callback, "a Subscriber's add_async_listener runs async functions")
         check_listener_types(callback, (check_pattern(key),))
         added: list[tuple[Target, int]] = []
@@ -697,9 +697,9 @@ class Hub:
         :class:`TimeoutError` after ``timeout`` seconds (None: wait for ever).
         """
         if where is not None and not callable(where):
-            raise TypeError(f"where must be callable or None, got {where!r}")
+            raise TypeError(f"where must be callable or None, got {describe(where)}")
         if timeout is not None and type(timeout) not in (int, float):
-            raise TypeError(f"timeout must be a number or None, got {timeout!r}")
+            raise TypeError(f"timeout must be a number or None, got {describe(timeout)}")
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0, got {timeout!r}")
         self._core.bind_loop()

@@ -304,17 +304,6 @@ class Requests:
         self, topic: RequestTopic[Any, Resp], payload: object, timeout: object
     ) -> Resp:
         """Validate, let listeners observe, and ask the first responder (or a bridge)."""
-        telemetry = self._core.telemetry
-        if telemetry is None:
-            return await self._request(topic, payload, timeout)
-        # An instrumented hub: the request is a span, which its responder's continues.
-        return cast(
-            "Resp", await telemetry.arequest(topic, lambda: self._request(topic, payload, timeout))
-        )
-
-    async def _request(
-        self, topic: RequestTopic[Any, Resp], payload: object, timeout: object
-    ) -> Resp:
         if not isinstance(topic, RequestTopic):
             raise TypeError(f"topic must be a RequestTopic, got {describe(topic)}")
         seconds = check_timeout(timeout)
@@ -382,25 +371,23 @@ class Requests:
         topic = responder.topic
         if topic._validator is not source:
             request = convert_for_listener(topic, key, request, source)
-        telemetry = self._core.telemetry
         if not responder.is_async:
-            if telemetry is not None:  # the responder's span, under the request's
-                return telemetry.respond(
-                    key, topic, lambda: self._call_sync(responder, key, request)
-                )
-            return self._call_sync(responder, key, request)
-        work: Coroutine[Any, Any, Any] = self._call(responder, key, request)
-        if telemetry is not None:
-            work = telemetry.arespond(key, topic, work)
-        return await self._in_task(work, key, timeout)
-
-    def _call_sync(self, responder: _Responder, key: Key[Any], request: object) -> Any:
-        try:
-            reply = responder.callback(key, request)
-            check_result(reply)
-        except Exception as exc:
-            raise self._failed(responder, key, exc) from None
-        return self._checked(responder, key, reply)
+            telemetry = self._core.telemetry
+            try:
+                if telemetry is None:
+                    reply = responder.callback(key, request)
+                else:  # a CONSUMER span (telemetry.instrument)
+                    reply = telemetry.process(
+                        key,
+                        None,
+                        telemetry.template(tuple(topic)),
+                        lambda: responder.callback(key, request),
+                    )
+                check_result(reply)
+            except Exception as exc:
+                raise self._failed(responder, key, exc) from None
+            return self._checked(responder, key, reply)
+        return await self._in_task(self._call(responder, key, request), key, timeout)
 
     async def _in_task(
         self, work: Coroutine[Any, Any, Any], key: Key[Any], timeout: float | None
@@ -433,8 +420,17 @@ class Requests:
                 timer.cancel()
 
     async def _call(self, responder: _Responder, key: Key[Any], request: object) -> Any:
+        telemetry = self._core.telemetry
         try:
-            reply = await cast("Awaitable[Any]", responder.callback(key, request))
+            if telemetry is None:
+                reply = await cast("Awaitable[Any]", responder.callback(key, request))
+            else:  # a CONSUMER span (telemetry.instrument)
+                reply = await telemetry.aprocess(
+                    key,
+                    None,
+                    telemetry.template(tuple(responder.topic)),
+                    lambda: cast("Awaitable[Any]", responder.callback(key, request)),
+                )
         except Exception as exc:
             raise self._failed(responder, key, exc) from None
         return self._checked(responder, key, reply)

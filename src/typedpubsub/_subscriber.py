@@ -34,6 +34,9 @@ logger = logging.getLogger("typedpubsub")
 
 KeyArg = Key[T] | AbstractSet[Key[T]]
 
+# A module constant, not the class attribute, as default argument (mypyc compiles this module).
+_DEFAULT_SUBSCRIPTION_ID = "default"
+
 
 def _keyset(keys: object) -> frozenset[Key[Any]]:
     items: Iterable[object] = keys if isinstance(keys, set | frozenset) else (keys,)
@@ -114,7 +117,7 @@ class Subscriber:
     call :meth:`aclose`, to drain and stop its listeners.
     """
 
-    DEFAULT_SUBSCRIPTION_ID = "default"
+    DEFAULT_SUBSCRIPTION_ID = _DEFAULT_SUBSCRIPTION_ID
 
     def __init__(self, hub: Hub, id_: str) -> None:
         if not isinstance(hub, Hub):
@@ -137,7 +140,7 @@ class Subscriber:
         self,
         key: Key[T],
         callback: Callable[[Key, T], object],
-        subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
+        subscription_id: str = _DEFAULT_SUBSCRIPTION_ID,
     ) -> None:
         """Subscribe ``callback`` to ``key`` under ``subscription_id`` (called synchronously)."""
         self._check_open()
@@ -155,7 +158,7 @@ class Subscriber:
         sub.keys.add(pattern)
         self._core.replay(added)
 
-    def async_subscribe(self, key: Key[T], subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> None:
+    def async_subscribe(self, key: Key[T], subscription_id: str = _DEFAULT_SUBSCRIPTION_ID) -> None:
         """Queue messages on ``key`` for :meth:`consume` under ``subscription_id``.
 
         One queue serves every key subscribed with the same ``subscription_id``.
@@ -181,9 +184,11 @@ class Subscriber:
         sub.keys.add(pattern)
         self._core.replay(added)
 
-    subscribe = async_subscribe
+    def subscribe(self, key: Key[T], subscription_id: str = _DEFAULT_SUBSCRIPTION_ID) -> None:
+        """aiopubsub's name for :meth:`async_subscribe`."""
+        self.async_subscribe(key, subscription_id)
 
-    def unsubscribe(self, key: Key[Any], subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> None:
+    def unsubscribe(self, key: Key[Any], subscription_id: str = _DEFAULT_SUBSCRIPTION_ID) -> None:
         """Stop the subscription ``subscription_id`` from receiving messages on ``key``."""
         pattern = check_pattern(key)
         sub = self._subscriptions.get(subscription_id)
@@ -194,7 +199,7 @@ class Subscriber:
         self._core.unsubscribe(pattern, sub.callback)
         sub.keys.discard(pattern)
 
-    async def consume(self, subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> tuple[Key, Any]:
+    async def consume(self, subscription_id: str = _DEFAULT_SUBSCRIPTION_ID) -> tuple[Key, Any]:
         """Wait for and return the next ``(key, message)`` of the subscription."""
         sub = self._subscriptions.get(subscription_id)
         if sub is None or sub.inbox is None:
@@ -232,7 +237,11 @@ class Subscriber:
         listener = Listener(keyset, callback, deliver, None, Counters(), self._label(callback))
         self._register(listener)
 
-    add_listener = add_sync_listener
+    def add_listener(
+        self, keys: Key[T] | AbstractSet[Key[T]], callback: Callable[[Key, T], object]
+    ) -> None:
+        """aiopubsub's name for :meth:`add_sync_listener`."""
+        self.add_sync_listener(keys, callback)
 
     def add_async_listener(
         self,

@@ -5,17 +5,14 @@ OpenTelemetry. The hub's core holds it (``HubCore.telemetry``, None unless instr
 routes built meanwhile call :meth:`Telemetry.wrap_targets` (so deliveries are traced with no
 per-message check on an uninstrumented hub); an async listener's consumer processes the
 :class:`Queued` items they put in its inbox; NATS bridges call :meth:`Telemetry.inject` when
-sending and :meth:`Telemetry.continued` when delivering what arrived. Requests (``_request``)
-call :meth:`Telemetry.arequest` and run responders through :meth:`Telemetry.respond` /
-:meth:`Telemetry.arespond`; a bridge serves remote requests within :meth:`Telemetry.serving`.
+sending and :meth:`Telemetry.continued` when delivering what arrived.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -24,6 +21,8 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from ._callbacks import check_result
 from ._key import WILDCARD
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ._inbox import Inbox
@@ -157,28 +156,29 @@ class Telemetry:
 
         return traced_apublish
 
-    async def arequest(self, key: Any, ask: Callable[[], Awaitable[Any]]) -> Any:
-        """Await ``ask()`` (a request on ``key``) in a PRODUCER span, the current one meanwhile.
+    def request(self, request: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+        """A hub's ``request`` in a PRODUCER span, the current one until the reply is back."""
 
-        The responder's span (here, or across NATS through the request's headers) is its child.
-        """
-        name = self.destination(key)
-        attributes = _attributes("send", name, None)
-        start = time.perf_counter()
-        with self.tracer.start_as_current_span(
-            f"send {name}",
-            kind=SpanKind.PRODUCER,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                return await ask()
-            except (Exception, asyncio.CancelledError) as exc:
-                attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
-                raise
-            finally:
-                self._count_send(attributes, start)
+        async def traced_request(key: Any, *args: Any, **kwargs: Any) -> Any:
+            name = self.destination(key)
+            attributes = _attributes("send", name, None)
+            start = time.perf_counter()
+            with self.tracer.start_as_current_span(
+                f"send {name}",
+                kind=SpanKind.PRODUCER,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                try:
+                    return await request(key, *args, **kwargs)
+                except Exception as exc:
+                    attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
+                    raise
+                finally:
+                    self._count_send(attributes, start)
+
+        return traced_request
 
     def _count_send(self, attributes: dict[str, str], start: float) -> None:
         self.sent.add(1, attributes)
@@ -194,8 +194,7 @@ class Telemetry:
         callback = target.callback
         if self._is_bridge(callback):
             return callback  # it sends the trace context in the message's headers instead
-        pattern = tuple(target.key)
-        template = ".".join(pattern) if WILDCARD in pattern else None
+        template = self.template(tuple(target.key))
         inbox = target.inbox
         if inbox is not None and callback == inbox.put:
             return self._queue(inbox, callback, template)
@@ -239,51 +238,24 @@ class Telemetry:
         )
         return span, attributes
 
+    def template(self, pattern: tuple[str, ...]) -> str | None:
+        """``messaging.destination.template`` of a subscription's pattern (one with wildcards)."""
+        return ".".join(pattern) if WILDCARD in pattern else None
+
     def process(
         self,
         key: Any,
-        parent: otel_context.Context,
+        parent: otel_context.Context | None,
         template: str | None,
-        run: Callable[[], object],
-    ) -> None:
-        """Run a sync delivery in a CONSUMER span, child of and linked to ``parent``'s span."""
-        span, attributes = self._start_process(key, parent, template)
-        start = time.perf_counter()
-        with trace.use_span(
-            span, end_on_exit=True, record_exception=False, set_status_on_exception=False
-        ):
-            try:
-                run()
-            except Exception as exc:
-                attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
-                raise
-            finally:
-                self._count_process(attributes, start)
+        run: Callable[[], T],
+    ) -> T:
+        """Run ``run()`` in a CONSUMER span, child of and linked to ``parent``'s span.
 
-    async def aprocess(
-        self,
-        key: Any,
-        parent: otel_context.Context,
-        template: str | None,
-        run: Callable[[], Awaitable[object]],
-    ) -> None:
-        """Run an async delivery in a CONSUMER span, child of and linked to ``parent``'s span."""
+        ``parent`` None: the current context's. Returns what ``run()`` returned.
+        """
+        if parent is None:
+            parent = otel_context.get_current()
         span, attributes = self._start_process(key, parent, template)
-        start = time.perf_counter()
-        with trace.use_span(
-            span, end_on_exit=True, record_exception=False, set_status_on_exception=False
-        ):
-            try:
-                await run()
-            except Exception as exc:
-                attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
-                raise
-            finally:
-                self._count_process(attributes, start)
-
-    def respond(self, key: Any, pattern: Sequence[str], run: Callable[[], Any]) -> Any:
-        """Return ``run()`` (a sync responder's reply) from a CONSUMER span under the request's."""
-        span, attributes = self._start_process(key, otel_context.get_current(), _template(pattern))
         start = time.perf_counter()
         with trace.use_span(
             span, end_on_exit=True, record_exception=False, set_status_on_exception=False
@@ -296,30 +268,32 @@ class Telemetry:
             finally:
                 self._count_process(attributes, start)
 
-    async def arespond(self, key: Any, pattern: Sequence[str], work: Awaitable[Any]) -> Any:
-        """Await ``work`` (an async responder's reply) in a CONSUMER span under the request's.
+    async def aprocess(
+        self,
+        key: Any,
+        parent: otel_context.Context | None,
+        template: str | None,
+        run: Callable[[], Awaitable[T]],
+    ) -> T:
+        """Await ``run()`` in a CONSUMER span, child of and linked to ``parent``'s span.
 
-        A responder cancelled (the request timed out, the hub closed) ends its span in error.
+        ``parent`` None: the current context's (e.g. a responder's handler, in the context
+        :meth:`continued` made current). Returns what ``run()`` returned.
         """
-        span, attributes = self._start_process(key, otel_context.get_current(), _template(pattern))
+        if parent is None:
+            parent = otel_context.get_current()
+        span, attributes = self._start_process(key, parent, template)
         start = time.perf_counter()
         with trace.use_span(
             span, end_on_exit=True, record_exception=False, set_status_on_exception=False
         ):
             try:
-                return await work
-            except (Exception, asyncio.CancelledError) as exc:
+                return await run()
+            except Exception as exc:
                 attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
                 raise
             finally:
                 self._count_process(attributes, start)
-
-    def serving(
-        self, headers: Mapping[str, str] | None, work: Coroutine[Any, Any, None]
-    ) -> Coroutine[Any, Any, None]:
-        """``work`` (serving a request that arrived with ``headers``) in the trace they carry."""
-        remote = self.remote_context(headers)
-        return work if remote is None else _within(remote, work)
 
     def _count_process(self, attributes: dict[str, str], start: float) -> None:
         self.consumed.add(1, attributes)
@@ -360,6 +334,22 @@ class Telemetry:
         finally:
             otel_context.detach(token)
         return None if waiting is None else _within(remote, waiting)
+
+    async def answered(self, headers: Mapping[str, str] | None, work: Awaitable[T]) -> T:
+        """Await ``work`` (answering a request that arrived with ``headers``) in their trace."""
+        remote = self.remote_context(headers)
+        if remote is None:
+            return await work
+        token = otel_context.attach(remote)
+        try:
+            return await work
+        finally:
+            otel_context.detach(token)
+
+    def inject_into(self, headers: dict[str, str] | None) -> dict[str, str] | None:
+        """``headers`` with the current trace context added (a new dict), if there is one."""
+        carrier = self.inject()
+        return headers if carrier is None else {**(headers or {}), **carrier}
 
 
 class Queued(tuple[Any, Any]):
@@ -410,11 +400,6 @@ def _attributes(operation: str, name: str, template: str | None) -> dict[str, st
     if template is not None:
         attributes[_TEMPLATE] = template
     return attributes
-
-
-def _template(pattern: Sequence[str]) -> str | None:
-    parts = tuple(pattern)
-    return ".".join(parts) if WILDCARD in parts else None
 
 
 def _join(key: object) -> str:

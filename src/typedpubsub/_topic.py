@@ -693,7 +693,7 @@ class Topic(Key[T]):
             names: tuple[str | None, ...] = (None,) * wildcards
         else:
             if isinstance(parameters, str) or not all(isinstance(p, str) for p in parameters):
-                raise TypeError(f"parameters must be a sequence of str, got {parameters!r}")
+                raise TypeError(f"parameters must be a sequence of str, got {describe(parameters)}")
             names = tuple(parameters)
             if len(names) != wildcards:
                 raise ValueError(

@@ -11,8 +11,6 @@ implementation of the API, to export what is recorded). This module is never imp
 ``messaging.client.consumed.messages`` and ``messaging.process.duration``. A NATS bridge of an
 instrumented hub sends the trace context in the message headers (W3C ``traceparent``, through
 the configured propagator), and one of an instrumented hub in another process continues it.
-Requests are traced alike: ``hub.request`` is a ``send`` span, its responder's run a
-``process`` span under it, across NATS too (the context goes in the request's headers).
 """
 
 from __future__ import annotations
@@ -58,7 +56,7 @@ class Instrumentation:
             return
         self._telemetry.active = False
         hub = self._hub
-        for name in ("publish", "apublish", "publish_threadsafe"):
+        for name in ("publish", "apublish", "publish_threadsafe", "request"):
             hub.__dict__.pop(name, None)
         internal(hub).instrument(None)
 
@@ -121,6 +119,9 @@ def instrument(
         "apublish": telemetry.asend(hub.apublish),
         "publish_threadsafe": telemetry.send(hub.publish_threadsafe),
     }
+    request = getattr(hub, "request", None)  # request/reply (a hub of a version that has it)
+    if callable(request):
+        wrappers["request"] = telemetry.request(request)
     hub.__dict__.update(wrappers)
     core.instrument(telemetry)
     return Instrumentation(hub, telemetry)

@@ -40,6 +40,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticSerializationError
 from typing_extensions import Self
 
+from .._describe import describe
 from .._hub import Hub, internal
 from .._key import WILDCARD, Key, check_pattern, check_publishable, is_subset, overlaps
 from .._meta import ADDED_SUBSCRIBER, BRIDGE_ERROR, BridgeFailure, SubscriberEvent
@@ -307,7 +308,7 @@ class NatsBridge:
         **connect_options: Any,
     ) -> None:
         if not isinstance(hub, Hub):
-            raise TypeError(f"hub must be a typedpubsub Hub, got {hub!r}")
+            raise TypeError(f"hub must be a typedpubsub Hub, got {describe(hub)}")
         if mode not in ("core", "jetstream"):
             raise ValueError(f"mode must be 'core' or 'jetstream', got {mode!r}")
         patterns = [check_pattern(key, "keys") for key in keys]
@@ -318,7 +319,7 @@ class NatsBridge:
         request_topics = [p for p in patterns if isinstance(p, RequestTopic)]
         patterns = [p for p in patterns if not isinstance(p, RequestTopic)]
         if type(max_reply_bytes) is not int:
-            raise TypeError(f"max_reply_bytes must be int, got {max_reply_bytes!r}")
+            raise TypeError(f"max_reply_bytes must be int, got {describe(max_reply_bytes)}")
         if max_reply_bytes < 1:
             raise ValueError(f"max_reply_bytes must be >= 1, got {max_reply_bytes}")
         if not stream or _BAD_TOKEN.search(stream):

@@ -209,10 +209,8 @@ class RequestBridge:
             ) from None
         headers = {TIMEOUT_HEADER: repr(timeout)} if timeout is not None else None
         telemetry = self._core.telemetry
-        if telemetry is not None:  # the request's trace context goes along
-            trace_headers = telemetry.inject()
-            if trace_headers is not None:
-                headers = {**trace_headers, **(headers or {})}  # ours win over a propagator's
+        if telemetry is not None:  # the request's trace goes along (telemetry.instrument)
+            headers = telemetry.inject_into(headers)
         # In a task that aclose() cancels: nats-py leaves a request waiting for its timeout
         # when the connection closes.
         asking = asyncio.ensure_future(
@@ -286,11 +284,7 @@ class RequestBridge:
         # so a slow responder does not hold up the others.
         if self._closed:
             return
-        serve = self._serve(msg, topic)
-        telemetry = self._core.telemetry
-        if telemetry is not None:  # the requester's trace continues in the responder's span
-            serve = telemetry.serving(msg.headers, serve)
-        task = asyncio.get_running_loop().create_task(serve)
+        task = asyncio.get_running_loop().create_task(self._serve(msg, topic))
         self._serving.add(task)
         task.add_done_callback(self._serving.discard)
 
@@ -312,9 +306,11 @@ class RequestBridge:
             await self._respond(msg, b"", "responder", "PayloadValidationError", error)
             return
         try:
-            reply, responder_topic = await self._core.requests.answer(
-                key, payload, topic._validator, timeout
-            )
+            answering = self._core.requests.answer(key, payload, topic._validator, timeout)
+            telemetry = self._core.telemetry
+            if telemetry is not None:  # the requester's trace continues (telemetry.instrument)
+                answering = telemetry.answered(msg.headers, answering)
+            reply, responder_topic = await answering
             data = responder_topic.response_adapter.dump_json(reply)
         except (NoResponderError, ClosedError):
             await self._respond(msg, b"", "no_responder", "", "no responder")

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
+from .._describe import describe
 from .._key import WILDCARD
 from .._meta import META_TOPICS
 from .._topic import Topic, check_distinct_topics, type_name
@@ -73,7 +74,7 @@ def topic_names(topics: TopicsArg) -> dict[str, Topic[Any]]:
     named: dict[str, Topic[Any]] = {}
     for given, topic in pairs:
         if not isinstance(topic, Topic):
-            raise TypeError(f"topics must hold Topic objects, got {topic!r}")
+            raise TypeError(f"topics must hold Topic objects, got {describe(topic)}")
         name = topic.name or given or _generated_name(topic)
         if name in named and named[name] is not topic and tuple(named[name]) != tuple(topic):
             raise ValueError(

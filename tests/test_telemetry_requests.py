@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry import propagate
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import CarrierT, Setter, default_setter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from typedpubsub import (
@@ -463,3 +465,42 @@ def test_concurrent_requests_each_parent_their_own_responder(
         assert ("error.type" in attributes(send)) is fail
     otel.tracer_provider.shutdown()
     otel.meter_provider.shutdown()
+
+
+class _ExplodingInject(_Exploding):
+    """A propagator of the application's choice that fails when injecting, too."""
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        raise RuntimeError("inject boom")
+
+
+async def test_a_propagator_failing_to_inject_breaks_no_request_and_no_publish(
+    server: NatsServer, two: tuple[Otel, Otel]
+) -> None:
+    """A propagator that raises on injection: requests are answered, messages delivered, untraced."""
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(_ExplodingInject())
+    try:
+        here, there = two
+        got = asyncio.Event()
+        async with Hub() as client, Hub() as service, Subscriber(service, "s") as subscriber:
+            here.instrument(client)
+            there.instrument(service)
+            subscriber.add_responder(ADD, add)
+            service.add_subscriber(Key("news", "*"), lambda k, m: got.set())
+            async with (
+                NatsBridge(service, [ADD, Key("news", "*")], servers=server.url),
+                NatsBridge(client, [ADD, Key("news", "*")], servers=server.url),
+            ):
+                assert await client.request(CONCRETE, Add(1, 2), timeout=10) == Sum(3)
+                client.publish(Key("news", "1"), {"n": 1})
+                await asyncio.wait_for(got.wait(), 10)
+    finally:
+        propagate.set_global_textmap(previous)
+    assert [s.name for s in here.spans()] == ["send rpc.s1.add", "send news.1"]
+    assert all(s.parent is None for s in there.spans())

@@ -304,7 +304,10 @@ class Telemetry:
     def inject(self) -> dict[str, str] | None:
         """Headers carrying the current trace context (W3C ``traceparent``...), if there is one."""
         carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        try:
+            propagate.inject(carrier)
+        except Exception:  # a propagator of the application's choice failing: send untraced
+            return None
         return carrier or None
 
     def remote_context(self, headers: Mapping[str, str] | None) -> otel_context.Context | None:

@@ -504,3 +504,59 @@ async def test_a_propagator_failing_to_inject_breaks_no_request_and_no_publish(
         propagate.set_global_textmap(previous)
     assert [s.name for s in here.spans()] == ["send rpc.s1.add", "send news.1"]
     assert all(s.parent is None for s in there.spans())
+
+
+class _Clobbering(_Exploding):
+    """A propagator that writes fields named like the bridge's own headers."""
+
+    def extract(
+        self, carrier: CarrierT, context: Context | None = None, getter: Any = None
+    ) -> Context:
+        return context if context is not None else Context()
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        for name, value in (
+            ("Nats-Msg-Id", "always-the-same"),
+            ("Typedpubsub-Timeout", "0.000001"),
+            ("Typedpubsub-Tombstone", "1"),
+        ):
+            setter.set(carrier, name, value)
+
+
+async def test_a_propagator_cannot_replace_the_bridge_headers(
+    server: NatsServer, two: tuple[Otel, Otel]
+) -> None:
+    """Propagator fields named like our headers lose: ids, timeouts and tombstones stay ours."""
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(_Clobbering())
+    try:
+        here, there = two
+        seen: list[object] = []
+        two_seen = asyncio.Event()
+
+        def listener(key: Key, message: object) -> None:
+            seen.append(message)
+            if len(seen) == 2:
+                two_seen.set()
+
+        async with Hub() as client, Hub() as service, Subscriber(service, "s") as subscriber:
+            here.instrument(client)
+            there.instrument(service)
+            subscriber.add_responder(ADD, add)
+            service.add_subscriber(Key("news", "*"), listener)
+            async with (
+                NatsBridge(service, [ADD, Key("news", "*")], servers=server.url),
+                NatsBridge(client, [ADD, Key("news", "*")], servers=server.url),
+            ):
+                assert await client.request(CONCRETE, Add(1, 2), timeout=10) == Sum(3)
+                client.publish(Key("news", "1"), {"n": 1})
+                client.publish(Key("news", "2"), {"n": 2})
+                await asyncio.wait_for(two_seen.wait(), 10)
+    finally:
+        propagate.set_global_textmap(previous)
+    assert seen == [{"n": 1}, {"n": 2}]

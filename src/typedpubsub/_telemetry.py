@@ -60,6 +60,10 @@ def _fail(span: trace.Span, exc: BaseException) -> str:
     return kind
 
 
+_RESERVED_HEADER_PREFIXES = ("nats-", "typedpubsub-")
+"""Header names (lower-cased) a propagator may not write: NATS's and the bridge's own."""
+
+
 class Telemetry:
     """The tracer, the instruments and the wrappers of one instrumented hub."""
 
@@ -308,7 +312,14 @@ class Telemetry:
             propagate.inject(carrier)
         except Exception:  # a propagator of the application's choice failing: send untraced
             return None
-        return carrier or None
+        # Fields named like NATS's or the bridge's own headers are not the propagator's to set
+        # (a message id, a timeout, a tombstone): they are left out.
+        fields = {
+            name: value
+            for name, value in carrier.items()
+            if not name.lower().startswith(_RESERVED_HEADER_PREFIXES)
+        }
+        return fields or None
 
     def remote_context(self, headers: Mapping[str, str] | None) -> otel_context.Context | None:
         """The trace context a message's headers carry; None when they carry none usable."""
@@ -350,9 +361,12 @@ class Telemetry:
             otel_context.detach(token)
 
     def inject_into(self, headers: dict[str, str] | None) -> dict[str, str] | None:
-        """``headers`` with the current trace context added (a new dict), if there is one."""
+        """``headers`` with the current trace context added (a new dict), if there is one.
+
+        Our own headers win: a propagator's field of the same name cannot replace them.
+        """
         carrier = self.inject()
-        return headers if carrier is None else {**(headers or {}), **carrier}
+        return headers if carrier is None else {**carrier, **(headers or {})}
 
 
 class Queued(tuple[Any, Any]):

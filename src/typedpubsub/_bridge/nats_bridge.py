@@ -809,11 +809,10 @@ class NatsBridge:
                 continue
             subject, data, msg_id, key, trace_headers = outbox.popleft()
             queue.wake_room()
-            headers = {**headers_base, MSG_ID_HEADER: msg_id}
+            # The trace context first: a propagator's field cannot replace our own headers.
+            headers = {**(trace_headers or {}), **headers_base, MSG_ID_HEADER: msg_id}
             if not data:  # only a tombstone has no payload (JSON has at least one byte)
                 headers[TOMBSTONE_HEADER] = "1"
-            if trace_headers is not None:
-                headers.update(trace_headers)
             try:
                 await self._nc.publish(subject, data, headers=headers)
             except Exception as exc:
@@ -839,11 +838,9 @@ class NatsBridge:
             while items and len(in_flight) < self._ack_window and nc.is_connected:
                 entry = items.popleft()
                 number, reply = acks.reply_subject()
-                headers = {**headers_base, MSG_ID_HEADER: entry[2]}
+                headers = {**(entry[4] or {}), **headers_base, MSG_ID_HEADER: entry[2]}
                 if not entry[1]:  # only a tombstone has no payload
                     headers[TOMBSTONE_HEADER] = "1"
-                if entry[4] is not None:
-                    headers.update(entry[4])
                 try:
                     await nc.publish(entry[0], entry[1], reply=reply, headers=headers)
                 except Exception as exc:

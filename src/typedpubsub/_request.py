@@ -374,10 +374,15 @@ class Requests:
         if not responder.is_async:
             try:
                 reply = responder.callback(key, request)
-                check_result(reply)
+                if not isinstance(reply, Awaitable):
+                    check_result(reply)
             except Exception as exc:
                 raise self._failed(responder, key, exc) from None
-            return self._checked(responder, key, reply)
+            if not isinstance(reply, Awaitable):
+                return self._checked(responder, key, reply)
+            # A plain function returning an awaitable (Handler's async form allows it).
+            work = self._call(responder, key, request, reply)
+            return await self._in_task(work, key, timeout)
         return await self._in_task(self._call(responder, key, request), key, timeout)
 
     async def _in_task(
@@ -410,9 +415,21 @@ class Requests:
             if timer is not None:
                 timer.cancel()
 
-    async def _call(self, responder: _Responder, key: Key[Any], request: object) -> Any:
+    async def _call(
+        self,
+        responder: _Responder,
+        key: Key[Any],
+        request: object,
+        started: Awaitable[Any] | None = None,
+    ) -> Any:
         try:
-            reply = await cast("Awaitable[Any]", responder.callback(key, request))
+            if started is None:
+                started = cast("Awaitable[Any]", responder.callback(key, request))
+            reply = await started
+        except asyncio.CancelledError as exc:
+            if _cancel_requested():
+                raise  # timeout, close or the requester's cancellation: _in_task says which
+            raise self._failed(responder, key, exc) from None  # the handler raised it itself
         except Exception as exc:
             raise self._failed(responder, key, exc) from None
         return self._checked(responder, key, reply)
@@ -426,7 +443,9 @@ class Requests:
             error = format_validation_error(key, topic, exc, topic.response_type, "reply")
             raise self._failed(responder, key, error) from None
 
-    def _failed(self, responder: _Responder, key: Key[Any], exc: Exception) -> ResponderError:
+    def _failed(
+        self, responder: _Responder, key: Key[Any], exc: BaseException
+    ) -> ResponderError:
         """Report a responder's failure as a listener's, and the error the requester gets."""
         self._core.reporter.listener_error(key, responder.label, exc)
         return responder_error(key, type(exc).__name__, _text(exc), responder.label)
@@ -439,6 +458,12 @@ class Requests:
 
 
 _FOUND_CACHE = 4096
+
+
+def _cancel_requested() -> bool:
+    """Whether the current task was asked to cancel; always True before Python 3.11."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return cancelling is None or bool(cancelling())
 
 
 def _expire(task: asyncio.Task[Any], expired: list[bool]) -> None:

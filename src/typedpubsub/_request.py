@@ -443,9 +443,7 @@ class Requests:
             error = format_validation_error(key, topic, exc, topic.response_type, "reply")
             raise self._failed(responder, key, error) from None
 
-    def _failed(
-        self, responder: _Responder, key: Key[Any], exc: BaseException
-    ) -> ResponderError:
+    def _failed(self, responder: _Responder, key: Key[Any], exc: BaseException) -> ResponderError:
         """Report a responder's failure as a listener's, and the error the requester gets."""
         self._core.reporter.listener_error(key, responder.label, exc)
         return responder_error(key, type(exc).__name__, _text(exc), responder.label)

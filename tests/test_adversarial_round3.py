@@ -9,6 +9,10 @@ from collections.abc import Awaitable
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from typedpubsub import (
     ClosedError,
@@ -19,6 +23,9 @@ from typedpubsub import (
     Subscriber,
     Topic,
 )
+from typedpubsub.nats import NatsBridge
+from typedpubsub.telemetry import instrument
+from typedpubsub.testing.natsserver import NatsServer
 
 NUMBERS = Topic(("number", "*"), int)
 DOUBLE = RequestTopic(("double", "*"), int, int)
@@ -117,3 +124,63 @@ async def test_sync_handler_returning_an_awaitable_is_awaited() -> None:
         subscriber.add_responder(DOUBLE, handler)
         assert await hub.request(DOUBLE.fill("a"), 21, timeout=10) == 42
         assert hub.statistics().failed == 0
+
+
+def test_an_instrumented_request_is_a_producer_span_the_handler_runs_in() -> None:
+    """hub.request on an instrumented hub records a send span, parent of the handler's spans."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+
+    async def handler(key: Key, number: int) -> int:
+        with tracer.start_as_current_span("inside the handler"):
+            return 2 * number
+
+    async def scenario() -> None:
+        async with Hub() as hub, Subscriber(hub, "s") as subscriber:
+            subscriber.add_responder(DOUBLE, handler)
+            with instrument(hub, tracer_provider=provider):
+                assert await hub.request(DOUBLE.fill("a"), 2, timeout=10) == 4
+            assert "request" not in vars(hub)
+
+    asyncio.run(scenario())
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    send = spans["send double.a"]
+    assert send.kind is SpanKind.PRODUCER
+    assert (send.attributes or {})["messaging.operation.type"] == "send"
+    inside = spans["inside the handler"]
+    assert inside.parent is not None
+    assert send.context is not None
+    assert inside.parent.span_id == send.context.span_id
+
+
+async def test_a_request_across_nats_and_its_remote_handler_share_one_trace(
+    nats_server: NatsServer,
+) -> None:
+    """The trace context of a request crosses NATS: the remote handler's span is in its trace."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+
+    async def handler(key: Key, number: int) -> int:
+        with tracer.start_as_current_span("remote handler"):
+            return 2 * number
+
+    async with Hub() as client, Hub() as server, Subscriber(server, "s") as subscriber:
+        subscriber.add_responder(DOUBLE, handler)
+        with (
+            instrument(client, tracer_provider=provider),
+            instrument(server, tracer_provider=provider),
+        ):
+            async with (
+                NatsBridge(server, [DOUBLE], servers=nats_server.url),
+                NatsBridge(client, [DOUBLE], servers=nats_server.url),
+            ):
+                assert await client.request(DOUBLE.fill("n"), 4, timeout=10) == 8
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    send, remote = spans["send double.n"], spans["remote handler"]
+    assert send.context is not None
+    assert remote.context is not None
+    assert remote.context.trace_id == send.context.trace_id

@@ -154,6 +154,30 @@ class Telemetry:
 
         return traced_apublish
 
+    def arequest(self, request: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """``request`` in a PRODUCER span, the current one meanwhile (its handler runs in it)."""
+
+        async def traced_request(topic: Any, payload: Any, **options: Any) -> Any:
+            name = self.destination(topic)
+            attributes = _attributes("send", name, None)
+            start = time.perf_counter()
+            with self.tracer.start_as_current_span(
+                f"send {name}",
+                kind=SpanKind.PRODUCER,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                try:
+                    return await request(topic, payload, **options)
+                except Exception as exc:
+                    attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
+                    raise
+                finally:
+                    self._count_send(attributes, start)
+
+        return traced_request
+
     def _count_send(self, attributes: dict[str, str], start: float) -> None:
         self.sent.add(1, attributes)
         self.operation_duration.record(time.perf_counter() - start, attributes)
@@ -275,6 +299,15 @@ class Telemetry:
             return propagate.extract(headers)
         except Exception:  # a propagator of the application's choice failing on hostile input
             return None
+
+    def adopt(self, headers: Mapping[str, str] | None) -> None:
+        """Make the trace context ``headers`` carry current for the rest of the current task.
+
+        Only for a task of its own (a bridge's serving of one request): nothing detaches it.
+        """
+        remote = self.remote_context(headers)
+        if remote is not None:
+            otel_context.attach(remote)
 
     def continued(
         self,

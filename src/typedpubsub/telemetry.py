@@ -56,7 +56,7 @@ class Instrumentation:
             return
         self._telemetry.active = False
         hub = self._hub
-        for name in ("publish", "apublish", "publish_threadsafe"):
+        for name in ("publish", "apublish", "publish_threadsafe", "request"):
             hub.__dict__.pop(name, None)
         internal(hub).instrument(None)
 
@@ -118,6 +118,7 @@ def instrument(
         "publish": telemetry.send(hub.publish),
         "apublish": telemetry.asend(hub.apublish),
         "publish_threadsafe": telemetry.send(hub.publish_threadsafe),
+        "request": telemetry.arequest(hub.request),
     }
     hub.__dict__.update(wrappers)
     core.instrument(telemetry)

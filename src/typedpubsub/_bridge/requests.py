@@ -208,6 +208,10 @@ class RequestBridge:
                 f"request on key {tuple(key)!r} cannot be sent as JSON: {exc}"
             ) from None
         headers = {TIMEOUT_HEADER: repr(timeout)} if timeout is not None else None
+        telemetry = self._core.telemetry
+        trace_headers = telemetry.inject() if telemetry is not None else None
+        if trace_headers:  # an instrumented hub's request carries its trace context
+            headers = {**(headers or {}), **trace_headers}
         # In a task that aclose() cancels: nats-py leaves a request waiting for its timeout
         # when the connection closes.
         asking = asyncio.ensure_future(
@@ -294,6 +298,9 @@ class RequestBridge:
             self._report(key, subject, "invalid_request", "request without a reply subject")
             return
         timeout = self._timeout(msg)
+        telemetry = self._core.telemetry
+        if telemetry is not None:  # this task answers in the requester's trace
+            telemetry.adopt(msg.headers)
         try:
             payload = topic._validator.validate_json(msg.data)
         except PydanticValidationError as exc:

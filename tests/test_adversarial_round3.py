@@ -19,6 +19,7 @@ from typedpubsub import (
     Hub,
     Key,
     RequestTopic,
+    RequestTimeoutError,
     ResponderError,
     Subscriber,
     Topic,
@@ -184,3 +185,27 @@ async def test_a_request_across_nats_and_its_remote_handler_share_one_trace(
     assert send.context is not None
     assert remote.context is not None
     assert remote.context.trace_id == send.context.trace_id
+
+
+async def test_request_timeout_bounds_the_wait_for_a_blocked_observer() -> None:
+    """A request whose observer's 'block' queue stays full times out instead of hanging."""
+    async with Hub() as hub, Subscriber(hub, "s") as subscriber, Subscriber(hub, "o") as observer:
+        gate = asyncio.Event()
+
+        async def double(key: Key, number: int) -> int:
+            return 2 * number
+
+        async def stuck(key: Key, number: int) -> None:
+            await gate.wait()
+
+        subscriber.add_responder(DOUBLE, double)
+        observer.add_async_listener(DOUBLE, stuck, max_queue_size=1, overflow="block")
+        try:
+            assert await hub.request(DOUBLE.fill("a"), 1, timeout=10) == 2  # being processed
+            assert await hub.request(DOUBLE.fill("a"), 2, timeout=10) == 4  # queued
+            with pytest.raises(
+                RequestTimeoutError, match=r"^no reply on key \('double', 'a'\) within 0.1 s$"
+            ):
+                await asyncio.wait_for(hub.request(DOUBLE.fill("a"), 3, timeout=0.1), timeout=10)
+        finally:
+            gate.set()

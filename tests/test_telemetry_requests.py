@@ -509,11 +509,6 @@ async def test_a_propagator_failing_to_inject_breaks_no_request_and_no_publish(
 class _Clobbering(_Exploding):
     """A propagator that writes fields named like the bridge's own headers."""
 
-    def extract(
-        self, carrier: CarrierT, context: Context | None = None, getter: Any = None
-    ) -> Context:
-        return context if context is not None else Context()
-
     def inject(
         self,
         carrier: CarrierT,

@@ -447,6 +447,8 @@ class Hub:
             raise ValueError(f"route_cache_size must be >= 1, got {route_cache_size}")
         self._core = HubCore(route_cache_size, check_max_retained(max_retained))
         self._routing = self._core.routing  # the hot path's, one attribute away
+        # wait_for's futures and patterns: aclose fails them with ClosedError
+        self._waiters: dict[asyncio.Future[Any], tuple[str, ...]] = {}
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -652,6 +654,11 @@ class Hub:
         ``timeout`` bounds each subscriber's drain; what is left after it is dropped and
         reported. Idempotent.
         """
+        for waiter, pattern in list(self._waiters.items()):
+            if not waiter.done():
+                waiter.set_exception(
+                    ClosedError(f"hub closed while waiting for a message on {pattern!r}")
+                )
         await self._core.aclose(timeout)
 
     async def __aenter__(self) -> Self:
@@ -694,7 +701,8 @@ class Hub:
 
         A temporary listener subscribes through ``topic``, so a :class:`Topic` validates and
         converts the payload as for any listener; it is removed on return. Raises
-        :class:`TimeoutError` after ``timeout`` seconds (None: wait for ever).
+        :class:`TimeoutError` after ``timeout`` seconds (None: wait for ever),
+        :class:`ClosedError` if the hub closes first, or what ``where`` raised.
         """
         if where is not None and not callable(where):
             raise TypeError(f"where must be callable or None, got {describe(where)}")
@@ -706,17 +714,26 @@ class Hub:
         future: asyncio.Future[tuple[Key, T]] = asyncio.get_running_loop().create_future()
 
         def listener(key: Key, message: T) -> None:
-            if not future.done() and (where is None or where(message)):
+            if future.done():
+                return
+            try:
+                wanted = where is None or where(message)
+            except Exception as exc:  # the waiter's own error: it goes to the waiter
+                future.set_exception(exc)
+                return
+            if wanted:
                 future.set_result((Key(*key), message))
 
         # Not add_subscriber: the next message, never a retained one replayed.
         self._core.subscribe(topic, listener)
+        self._waiters[future] = tuple(topic)
         try:
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
             # Before Python 3.11 asyncio's TimeoutError is not the builtin one.
             raise TimeoutError(f"no message on {tuple(topic)!r} within {timeout} s") from None
         finally:
+            del self._waiters[future]
             if not self.closed:
                 self.remove_subscriber(topic, listener)
 

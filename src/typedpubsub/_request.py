@@ -310,7 +310,7 @@ class Requests:
         key = check_publishable(topic, "topic")
         self._check_open()
         request = topic.validate(payload)
-        await self._observe(key, request, topic._validator)
+        left = await self._observe(key, request, topic._validator, seconds)
         responder = self._find(key)
         if responder is None:
             for pattern, forward in self._forwarders:
@@ -319,7 +319,7 @@ class Requests:
                     forwarded = forward(topic, key, request, seconds)
                     return cast("Resp", await self._in_task(forwarded, key, None))
             raise NoResponderError(f"no responder for key {tuple(key)!r}", tuple(key))
-        reply = await self._run(responder, key, request, topic._validator, seconds)
+        reply = await self._run(responder, key, request, topic._validator, left, seconds)
         if responder.topic._response is topic._response:
             return cast("Resp", reply)
         source = responder.topic._response
@@ -343,22 +343,33 @@ class Requests:
         :class:`NoResponderError`, :class:`ResponderError` or :class:`RequestTimeoutError`.
         """
         self._check_open()
-        await self._observe(key, payload, source)
+        left = await self._observe(key, payload, source, timeout)
         responder = self._find(key)
         if responder is None:
             raise NoResponderError(f"no responder for key {tuple(key)!r}", tuple(key))
-        return await self._run(responder, key, payload, source, timeout), responder.topic
+        reply = await self._run(responder, key, payload, source, left, timeout)
+        return reply, responder.topic
 
     def _check_open(self) -> None:
         if self._closed:
             raise ClosedError("hub is closed; create a new Hub to send requests")
 
-    async def _observe(self, key: Key[Any], request: object, source: Validator[Any] | None) -> None:
+    async def _observe(
+        self, key: Key[Any], request: object, source: Validator[Any] | None, timeout: float | None
+    ) -> float | None:
+        """Deliver the request to the key's listeners; what is left of ``timeout`` after it."""
         # Listeners of the key get the request as a message; never a bridge's outbound one,
         # which would send it out as a publish.
         waiting = self._core.deliver(key, request, source, local=True, wait=True)
-        if waiting is not None:
-            await waiting
+        if waiting is None:
+            return timeout
+        # A full 'block' queue makes it wait for room: within the request's timeout.
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await self._in_task(waiting, key, timeout)
+        if timeout is None:
+            return None
+        return max(timeout - (loop.time() - start), _LEAST_LEFT)
 
     async def _run(
         self,
@@ -367,7 +378,9 @@ class Requests:
         request: object,
         source: Validator[Any] | None,
         timeout: float | None,
+        stated: float | None,
     ) -> Any:
+        """Ask ``responder``, within ``timeout`` (what is left of the ``stated`` one)."""
         topic = responder.topic
         if topic._validator is not source:
             request = convert_for_listener(topic, key, request, source)
@@ -383,14 +396,23 @@ class Requests:
                         telemetry.template(tuple(topic)),
                         lambda: responder.callback(key, request),
                     )
-                check_result(reply)
+                if not isinstance(reply, Awaitable):
+                    check_result(reply)
             except Exception as exc:
                 raise self._failed(responder, key, exc) from None
-            return self._checked(responder, key, reply)
-        return await self._in_task(self._call(responder, key, request), key, timeout)
+            if not isinstance(reply, Awaitable):
+                return self._checked(responder, key, reply)
+            # A plain function returning an awaitable (Handler's async form allows it).
+            work = self._call(responder, key, request, reply)
+            return await self._in_task(work, key, timeout, stated)
+        return await self._in_task(self._call(responder, key, request), key, timeout, stated)
 
     async def _in_task(
-        self, work: Coroutine[Any, Any, Any], key: Key[Any], timeout: float | None
+        self,
+        work: Coroutine[Any, Any, Any],
+        key: Key[Any],
+        timeout: float | None,
+        stated: float | None = None,
     ) -> Any:
         """Run ``work`` (a handler, or a bridge forwarding) in a task that close() cancels."""
         loop = asyncio.get_running_loop()
@@ -407,8 +429,9 @@ class Requests:
             return await task
         except asyncio.CancelledError:
             if expired:
+                stated = timeout if stated is None else stated
                 raise RequestTimeoutError(
-                    f"no reply on key {tuple(key)!r} within {timeout} s", tuple(key), timeout
+                    f"no reply on key {tuple(key)!r} within {stated} s", tuple(key), stated
                 ) from None
             if self._closed and task.cancelled():
                 raise ClosedError(
@@ -419,18 +442,30 @@ class Requests:
             if timer is not None:
                 timer.cancel()
 
-    async def _call(self, responder: _Responder, key: Key[Any], request: object) -> Any:
+    async def _call(
+        self,
+        responder: _Responder,
+        key: Key[Any],
+        request: object,
+        started: Awaitable[Any] | None = None,
+    ) -> Any:
         telemetry = self._core.telemetry
         try:
-            if telemetry is None:
-                reply = await cast("Awaitable[Any]", responder.callback(key, request))
-            else:  # a CONSUMER span (telemetry.instrument)
+            if started is None and telemetry is not None:  # a CONSUMER span (telemetry.instrument)
                 reply = await telemetry.aprocess(
                     key,
                     None,
                     telemetry.template(tuple(responder.topic)),
                     lambda: cast("Awaitable[Any]", responder.callback(key, request)),
                 )
+            else:
+                if started is None:
+                    started = cast("Awaitable[Any]", responder.callback(key, request))
+                reply = await started
+        except asyncio.CancelledError as exc:
+            if _cancel_requested():
+                raise  # timeout, close or the requester's cancellation: _in_task says which
+            raise self._failed(responder, key, exc) from None  # the handler raised it itself
         except Exception as exc:
             raise self._failed(responder, key, exc) from None
         return self._checked(responder, key, reply)
@@ -444,7 +479,7 @@ class Requests:
             error = format_validation_error(key, topic, exc, topic.response_type, "reply")
             raise self._failed(responder, key, error) from None
 
-    def _failed(self, responder: _Responder, key: Key[Any], exc: Exception) -> ResponderError:
+    def _failed(self, responder: _Responder, key: Key[Any], exc: BaseException) -> ResponderError:
         """Report a responder's failure as a listener's, and the error the requester gets."""
         self._core.reporter.listener_error(key, responder.label, exc)
         return responder_error(key, type(exc).__name__, _text(exc), responder.label)
@@ -457,6 +492,13 @@ class Requests:
 
 
 _FOUND_CACHE = 4096
+_LEAST_LEFT = 1e-3  # seconds a responder still gets after observers took the whole timeout
+
+
+def _cancel_requested() -> bool:
+    """Whether the current task was asked to cancel; always True before Python 3.11."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return cancelling is None or bool(cancelling())
 
 
 def _expire(task: asyncio.Task[Any], expired: list[bool]) -> None:

@@ -22,6 +22,8 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 ENV_VAR = "TYPEDPUBSUB_COMPILE"
 # Pinned: the generated C depends on the mypyc version; change it together with a CI run.
 COMPILER = ["mypy[mypyc]==2.4.1", "setuptools>=70"]
+# Imported by the compiled modules for annotations only (under TYPE_CHECKING).
+TYPE_ONLY = ["opentelemetry-api>=1.27"]
 
 
 def compile_requested() -> bool:
@@ -46,8 +48,9 @@ class CompileHook(BuildHookInterface):  # type: ignore[misc]  # hatchling ships 
     def dependencies(self) -> list[str]:
         if not compile_requested():
             return []
-        # The runtime dependencies too: mypyc type-checks what the compiled modules import.
-        return [*COMPILER, *self.metadata.core.dependencies]
+        # The runtime dependencies too: mypyc type-checks what the compiled modules import,
+        # and the types the hooks they hold name (OpenTelemetry's, for telemetry.instrument).
+        return [*COMPILER, *self.metadata.core.dependencies, *TYPE_ONLY]
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if not compile_requested():

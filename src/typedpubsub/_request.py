@@ -195,14 +195,20 @@ def parse_reply(topic: RequestTopic[Any, Resp], key: Sequence[str], data: bytes)
         raise format_validation_error(key, topic, exc, topic.response_type, "reply") from exc
 
 
-class _Responder(Target):
-    """A handler answering requests on a pattern (a router target: ``callback`` is the handler)."""
+class _Responder:
+    """A handler answering requests on a pattern, with the router target it is found by.
 
-    __slots__ = ("is_async", "topic")
+    Not a subclass of :class:`Target`: that class may be compiled (mypyc), and an interpreted
+    class cannot inherit from a compiled one.
+    """
+
+    __slots__ = ("callback", "is_async", "label", "target", "topic")
 
     def __init__(self, topic: RequestTopic[Any, Any], handler: Any, seq: int, label: str) -> None:
-        super().__init__(topic, handler, seq, topic._validator, None, None, None, label)
+        self.target = Target(topic, handler, seq, topic._validator, None, None, None, label)
         self.topic = topic
+        self.callback = handler
+        self.label = label
         self.is_async = is_async_callable(handler)
 
 
@@ -217,6 +223,7 @@ class Requests:
     def __init__(self, core: HubCore) -> None:
         self._core = core
         self._router = Router()
+        self._responders: dict[Target, _Responder] = {}  # by their router targets
         self._seq = 0
         self._forwarders: list[tuple[Key[Any], Forward]] = []
         self._watchers: list[Callable[[], None]] = []
@@ -243,23 +250,27 @@ class Requests:
             logger.warning("responder %s is already on key %r; not added again", label, pattern)
             return False
         self._seq += 1
-        self._router.add(_Responder(pattern, handler, self._seq, label))
+        responder = _Responder(pattern, handler, self._seq, label)
+        self._router.add(responder.target)
+        self._responders[responder.target] = responder
         self._changed()
         return True
 
     def remove(self, topic: object, handler: object) -> None:
         """Unregister ``handler`` from ``topic``; requests it is answering still complete."""
         pattern = check_pattern(topic, "topic")
-        if self._router.remove(pattern, handler) is None:
+        removed = self._router.remove(pattern, handler)
+        if removed is None:
             raise ListenerNotFoundError(
                 f"no responder {callback_label(handler)} on key {tuple(pattern)!r}; pass the "
                 "topic and handler given to add_responder"
             )
+        del self._responders[removed[0]]
         self._changed()
 
     def patterns(self) -> list[Key[Any]]:
         """The patterns local responders answer, in registration order."""
-        return [cast("_Responder", t).topic for t in sorted(self._router, key=lambda t: t.seq)]
+        return [self._responders[t].topic for t in sorted(self._router, key=lambda t: t.seq)]
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` whenever a responder is added or removed (bridges subscribe)."""
@@ -283,7 +294,7 @@ class Requests:
         except KeyError:
             pass
         targets = self._router.match(key)
-        responder = cast("_Responder", targets[0]) if targets else None
+        responder = self._responders[targets[0]] if targets else None
         if len(found) >= _FOUND_CACHE:
             found.clear()
         found[key] = responder

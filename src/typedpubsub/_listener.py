@@ -7,6 +7,7 @@ is queued, then stop), ``abort`` (drop what is queued and cancel it).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -95,7 +96,10 @@ class Listener:
     async def _consume(self, core: HubCore) -> None:
         inbox = self.inbox
         assert inbox is not None
-        items = inbox.items
+        # deque[Any], not the inbox's deque[tuple[Any, Any]]: compiled (mypyc), a popped
+        # fixed-size tuple is unboxed and boxed anew, and a traced item (a tuple subclass,
+        # telemetry's Queued) would lose its class.
+        items: collections.deque[Any] = inbox.items
         room = inbox.room
         callback = self.callback
         counters = self.stats

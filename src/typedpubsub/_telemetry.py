@@ -10,8 +10,9 @@ sending and :meth:`Telemetry.continued` when delivering what arrived.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -114,23 +115,8 @@ class Telemetry:
         """``publish`` (or ``publish_threadsafe``) in a PRODUCER span, the current one meanwhile."""
 
         def traced_publish(key: Any, message: Any) -> None:
-            name = self.destination(key)
-            attributes = _attributes("send", name, None)
-            start = time.perf_counter()
-            with self.tracer.start_as_current_span(
-                f"send {name}",
-                kind=SpanKind.PRODUCER,
-                attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                try:
-                    publish(key, message)
-                except Exception as exc:
-                    attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
-                    raise
-                finally:
-                    self._count_send(attributes, start)
+            with self._sending(key):
+                publish(key, message)
 
         return traced_publish
 
@@ -140,23 +126,8 @@ class Telemetry:
         """``apublish`` in a PRODUCER span, the current one meanwhile."""
 
         async def traced_apublish(key: Any, message: Any) -> None:
-            name = self.destination(key)
-            attributes = _attributes("send", name, None)
-            start = time.perf_counter()
-            with self.tracer.start_as_current_span(
-                f"send {name}",
-                kind=SpanKind.PRODUCER,
-                attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                try:
-                    await apublish(key, message)
-                except Exception as exc:
-                    attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
-                    raise
-                finally:
-                    self._count_send(attributes, start)
+            with self._sending(key):
+                await apublish(key, message)
 
         return traced_apublish
 
@@ -164,25 +135,31 @@ class Telemetry:
         """A hub's ``request`` in a PRODUCER span, the current one until the reply is back."""
 
         async def traced_request(key: Any, *args: Any, **kwargs: Any) -> Any:
-            name = self.destination(key)
-            attributes = _attributes("send", name, None)
-            start = time.perf_counter()
-            with self.tracer.start_as_current_span(
-                f"send {name}",
-                kind=SpanKind.PRODUCER,
-                attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                try:
-                    return await request(key, *args, **kwargs)
-                except Exception as exc:
-                    attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
-                    raise
-                finally:
-                    self._count_send(attributes, start)
+            with self._sending(key):
+                return await request(key, *args, **kwargs)
 
         return traced_request
+
+    @contextlib.contextmanager
+    def _sending(self, key: Any) -> Iterator[None]:
+        """The PRODUCER span of one publish or request on ``key``, counted when it ends."""
+        name = self.destination(key)
+        attributes = _attributes("send", name, None)
+        start = time.perf_counter()
+        with self.tracer.start_as_current_span(
+            f"send {name}",
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield
+            except Exception as exc:
+                attributes = {**attributes, _ERROR_TYPE: _fail(span, exc)}
+                raise
+            finally:
+                self._count_send(attributes, start)
 
     def _count_send(self, attributes: dict[str, str], start: float) -> None:
         self.sent.add(1, attributes)
